@@ -1,0 +1,1 @@
+"""agent-runtime-core: one runtime for every AI agent."""

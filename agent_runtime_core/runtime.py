@@ -1,0 +1,316 @@
+"""What an agent is (`AgentRuntime`), what it gets (`RunContext`) and what it returns (`RunResult`)."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+import traceback as _traceback
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import _secrets
+from .errors import InvalidInputError, NonRetriableError
+from .events.base import Event, EventType
+
+if TYPE_CHECKING:
+    from .state.base import StateStore
+    from .tools import ToolRegistry
+
+__all__ = [
+    "AgentRuntime",
+    "ErrorInfo",
+    "RunContext",
+    "RunResult",
+    "RunStatus",
+    "current_run_context",
+    "current_step",
+]
+
+
+class RunStatus(str, enum.Enum):
+    """Where a run stands."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass
+class ErrorInfo:
+    """Why a run (or a step, or a tool call) failed, in a form safe to store and show.
+
+    Messages and tracebacks are redacted: no configured secret or key-shaped string survives.
+    """
+
+    type: str
+    """The exception's class name, e.g. `RunTimeoutError`."""
+    message: str
+    """What went wrong."""
+    retriable: bool = True
+    """Whether trying again may help."""
+    traceback: str | None = None
+    """The formatted traceback, when there was one."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """Anything else worth keeping (the step, the attempt, ...)."""
+
+    def __post_init__(self) -> None:
+        self.message = _secrets.redact(self.message)
+        if self.traceback:
+            self.traceback = _secrets.redact(self.traceback)
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, *, retriable: bool | None = None) -> ErrorInfo:
+        """Describe `exc`; it is retriable unless it is a `NonRetriableError` or said otherwise."""
+        if retriable is None:
+            retriable = not isinstance(exc, NonRetriableError)
+        tb = "".join(_traceback.format_exception(type(exc), exc, exc.__traceback__))
+        message = str(exc) or type(exc).__name__
+        return cls(type=type(exc).__name__, message=message, retriable=retriable, traceback=tb)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the traceback included)."""
+        return {
+            "type": self.type,
+            "message": self.message,
+            "retriable": self.retriable,
+            "traceback": self.traceback,
+            "details": self.details,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ErrorInfo:
+        """Read back what `to_dict` wrote."""
+        return cls(
+            type=str(data.get("type", "Error")),
+            message=str(data.get("message", "")),
+            retriable=bool(data.get("retriable", True)),
+            traceback=data.get("traceback"),
+            details=dict(data.get("details") or {}),
+        )
+
+
+@dataclass
+class RunResult:
+    """What a run produced. Agents return it; the runner fills in `run_id`, `status`, `attempts`."""
+
+    final_output: dict[str, Any] = field(default_factory=dict)
+    """Structured output, e.g. `{"response": "..."}`."""
+    final_messages: list[dict[str, Any]] | None = None
+    """The conversation at the end of the run, OpenAI-style message dicts."""
+    error: ErrorInfo | None = None
+    """Set when the run failed or was cancelled."""
+    run_id: str | None = None
+    """The run's id (set by the runner)."""
+    status: RunStatus | None = None
+    """How the run ended (set by the runner)."""
+    attempts: int = 0
+    """How many attempts the runner made (set by the runner)."""
+    interrupt: dict[str, Any] | None = None
+    """Set by an agent that pauses for a human: the question to ask. The run ends INTERRUPTED."""
+
+    @property
+    def succeeded(self) -> bool:
+        """True when the run finished without error."""
+        return self.status is RunStatus.SUCCEEDED if self.status else self.error is None
+
+
+class AgentRuntime(ABC):
+    """The base class of every agent: give it a `key` and implement `run`.
+
+    Adapters wrap a LangGraph graph, a CrewAI crew or an OpenAI agent as an `AgentRuntime`, so the
+    same runner, events and persistence serve them all.
+    """
+
+    @property
+    @abstractmethod
+    def key(self) -> str:
+        """Unique identifier for this agent (used by the registry and on every event)."""
+
+    @abstractmethod
+    async def run(self, ctx: RunContext) -> RunResult:
+        """Execute the agent for one run. Raise to fail the attempt (the runner may retry)."""
+
+    def __repr__(self) -> str:
+        try:
+            key = self.key
+        except Exception:  # a half-built subclass must still have a repr
+            key = "?"
+        return f"<{type(self).__name__} key={key!r}>"
+
+
+_current_context: ContextVar[RunContext | None] = ContextVar("agent_runtime_run", default=None)
+_current_step: ContextVar[str | None] = ContextVar("agent_runtime_step", default=None)
+
+
+def current_run_context() -> RunContext | None:
+    """The `RunContext` of the run executing in this task, if any (LLM clients use it to emit
+    LLM_CALL events without being handed the context)."""
+    return _current_context.get()
+
+
+def current_step() -> str | None:
+    """The step executing in this task, if any; `RunContext.emit` tags events with it."""
+    return _current_step.get()
+
+
+Publisher = Callable[[Event], Awaitable[None]]
+
+
+async def _discard(event: Event) -> None:
+    return None
+
+
+def validate_messages(messages: Any) -> list[dict[str, Any]]:
+    """Check that `messages` is a list of OpenAI-style message dicts; raise `InvalidInputError`."""
+    if messages is None:
+        return []
+    if not isinstance(messages, list):
+        raise InvalidInputError(
+            f"`messages` must be a list of message dicts; got {type(messages).__name__}."
+        )
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise InvalidInputError(f"`messages[{i}]` must be a dict; got {type(message).__name__}.")
+        role = message.get("role")
+        if not isinstance(role, str) or not role:
+            raise InvalidInputError(f"`messages[{i}]` needs a string `role`, e.g. 'user'.")
+    return messages
+
+
+class RunContext:
+    """Everything an agent gets for one run: its input, and the means to report and persist.
+
+    The runner builds one per run; tests build one with `create_test_context()`.
+    """
+
+    def __init__(
+        self,
+        *,
+        run_id: str | uuid.UUID | None = None,
+        input_messages: list[dict[str, Any]] | None = None,
+        metadata: dict[str, Any] | None = None,
+        tools: ToolRegistry | None = None,
+        agent_key: str = "",
+        publish: Publisher | None = None,
+        state_store: StateStore | None = None,
+        start_seq: int = 0,
+    ) -> None:
+        self.run_id: str = str(run_id) if run_id is not None else str(uuid.uuid4())
+        """The run's id (a string; UUIDs are converted)."""
+        self.input_messages: list[dict[str, Any]] = validate_messages(input_messages)
+        """The run's input: OpenAI-style message dicts."""
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        """Free-form metadata passed with the run."""
+        if tools is None:
+            from .tools import ToolRegistry
+
+            tools = ToolRegistry()
+        self.tools: ToolRegistry = tools
+        """Tools available to the agent."""
+        self.agent_key = agent_key
+        """Key of the agent executing the run."""
+        self.attempt = 1
+        """Which attempt this is, from 1."""
+        self._publish = publish or _discard
+        self._state_store = state_store
+        self._seq = start_seq
+        self._emit_lock = asyncio.Lock()
+        self._cancel_requested = False
+        self._cancel_event: asyncio.Event | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<RunContext run_id={self.run_id!r} agent={self.agent_key!r} attempt={self.attempt}"
+            f" messages={len(self.input_messages)} cancelled={self._cancel_requested}>"
+        )
+
+    @property
+    def state_store(self) -> StateStore | None:
+        """The run's state store (adapters keep framework state there); None when the context
+        has no persistence."""
+        return self._state_store
+
+    @property
+    def last_seq(self) -> int:
+        """The `seq` of the last event this context emitted."""
+        return self._seq
+
+    async def emit(
+        self,
+        event_type: EventType | str,
+        payload: dict[str, Any] | None = None,
+        *,
+        step: str | None = None,
+        span_id: str | None = None,
+    ) -> Event:
+        """Emit an event on the run's stream and return it. `step` defaults to the current step."""
+        if not isinstance(event_type, EventType):
+            try:
+                event_type = EventType(event_type)
+            except ValueError:
+                allowed = ", ".join(e.name for e in EventType)
+                raise ValueError(f"Unknown event type {event_type!r}; use one of: {allowed}.") from None
+        if payload is None:
+            payload = {}
+        elif not isinstance(payload, dict):
+            raise TypeError(f"Event payload must be a dict; got {type(payload).__name__}.")
+        async with self._emit_lock:  # seq order == publish order, even for concurrent emitters
+            self._seq += 1
+            event = Event(
+                self.run_id,
+                self._seq,
+                event_type,
+                time.time(),
+                payload,
+                step if step is not None else _current_step.get(),
+                span_id,
+            )
+            await self._publish(event)
+        return event
+
+    async def checkpoint(self, state: dict[str, Any]) -> None:
+        """Save the run's state, so that a re-executed run can resume from it.
+
+        The state must be JSON-serializable. Each checkpoint replaces the previous one.
+        """
+        if not isinstance(state, dict):
+            raise TypeError(f"Checkpoint state must be a dict; got {type(state).__name__}.")
+        if self._state_store is None:
+            raise RuntimeError("This RunContext has no state store; give the runner one.")
+        await self._state_store.save_checkpoint(self.run_id, state)
+        await self.emit(EventType.CHECKPOINT, {"checkpoint_id": uuid.uuid4().hex})
+
+    async def get_checkpoint(self) -> dict[str, Any] | None:
+        """The run's last saved state, or None when it has none."""
+        if self._state_store is None:
+            return None
+        return await self._state_store.get_checkpoint(self.run_id)
+
+    def is_cancelled(self) -> bool:
+        """True once cancellation of this run was requested; stop work at the next chance."""
+        return self._cancel_requested
+
+    async def wait_cancelled(self) -> None:
+        """Return when cancellation is requested (for racing long waits against a cancel)."""
+        if self._cancel_requested:
+            return
+        if self._cancel_event is None:
+            self._cancel_event = asyncio.Event()
+        await self._cancel_event.wait()
+
+    def request_cancel(self) -> None:
+        """Mark the run as cancelled; the runner calls this from `cancel()`."""
+        self._cancel_requested = True
+        if self._cancel_event is not None:
+            self._cancel_event.set()
