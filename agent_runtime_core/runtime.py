@@ -212,6 +212,8 @@ class RunContext:
         """The run's input: OpenAI-style message dicts."""
         self.metadata: dict[str, Any] = dict(metadata or {})
         """Free-form metadata passed with the run."""
+        self.input_data: dict[str, Any] = {"messages": self.input_messages}
+        """The run's whole input as submitted (adapters read framework-specific keys here)."""
         if tools is None:
             from .tools import ToolRegistry
 

@@ -116,8 +116,10 @@ class Event:
             raise ValueError(f"Event `seq` must be an integer >= 1; got {seq!r}.")
         if not isinstance(ts, int | float) or isinstance(ts, bool):
             raise ValueError(f"Event `timestamp` must be a number; got {ts!r}.")
-        payload = data.get("payload") or {}
-        if not isinstance(payload, dict):
+        payload = data.get("payload")
+        if payload is None:
+            payload = {}
+        elif not isinstance(payload, dict):
             raise ValueError("Event `payload` must be an object.")
         step, span_id = data.get("step"), data.get("span_id")
         if step is not None and not isinstance(step, str):

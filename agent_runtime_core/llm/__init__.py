@@ -1,0 +1,82 @@
+"""Model clients: the `LLMClient` protocol, `get_llm_client()`, and provider clients (extras)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigurationError
+from .base import BaseLLMClient, LLMClient, LLMResponse, LLMStreamChunk, StreamChunkType, Usage
+
+if TYPE_CHECKING:
+    from .openai import OpenAIClient
+
+__all__ = [
+    "BaseLLMClient",
+    "LLMClient",
+    "LLMResponse",
+    "LLMStreamChunk",
+    "OpenAIClient",
+    "StreamChunkType",
+    "Usage",
+    "get_llm_client",
+    "use_llm_client",
+]
+
+# provider -> (module, class); modules import their SDK lazily and name the extra when it is missing.
+_PROVIDERS: dict[str, tuple[str, str]] = {
+    "openai": (".openai", "OpenAIClient"),
+}
+_LAZY_EXPORTS = {cls: module for module, cls in _PROVIDERS.values()}
+
+_override: ContextVar[LLMClient | None] = ContextVar("agent_runtime_llm_override", default=None)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY_EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+@contextlib.contextmanager
+def use_llm_client(client: LLMClient) -> Iterator[LLMClient]:
+    """Make `get_llm_client()` return `client` inside this block (and in tasks started in it).
+
+    Scoped with a context variable, so concurrent runs and tests do not see each other's client.
+    """
+    token = _override.set(client)
+    try:
+        yield client
+    finally:
+        _override.reset(token)
+
+
+def get_llm_client(provider: str | None = None, **kwargs: Any) -> LLMClient:
+    """The LLM client for `provider` (default: `configure(model_provider=...)`).
+
+    Inside `use_llm_client()` (and `run_agent_test(..., llm=...)`) that client is returned
+    instead. Keyword arguments go to the client's constructor (api_key, default_model, ...).
+    """
+    override = _override.get()
+    if override is not None and provider is None:
+        return override
+    from ..config import get_config
+
+    name = provider or get_config().model_provider
+    target = _PROVIDERS.get(name)
+    if target is None:
+        raise ConfigurationError(
+            f"No LLM client for provider {name!r} in this release. Available: "
+            f"{', '.join(sorted(_PROVIDERS))}; or pass any object implementing LLMClient, e.g. "
+            "with use_llm_client()."
+        )
+    module, cls = target
+    client_cls = getattr(importlib.import_module(module, __name__), cls)
+    client: LLMClient = client_cls(**kwargs)
+    return client

@@ -39,6 +39,21 @@ CREATE TABLE IF NOT EXISTS kv (
 """
 
 
+def _retry_locked(fn: Callable[[], None], timeout: float) -> None:
+    """Run `fn`, retrying while another process holds the lock. Switching a new file to WAL
+    fails at once with "database is locked" (SQLite's busy handler does not cover it)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+
 class SQLiteStateStore:
     """Checkpoints and values in a SQLite file at `db_path` (created with its folder if missing).
 
@@ -80,22 +95,28 @@ class SQLiteStateStore:
                 isolation_level=None,  # autocommit: each statement is one transaction
                 check_same_thread=False,
             )
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
-            if self.db_path != ":memory:":
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > _SCHEMA_VERSION:
+            try:
+                _retry_locked(lambda: self._prepare(conn), self._busy_timeout)
+            except BaseException:
                 conn.close()
-                raise BackendError(
-                    f"{self.db_path} was written by a newer agent-runtime-core (schema "
-                    f"{version} > {_SCHEMA_VERSION}); upgrade agent-runtime-core to open it."
-                )
-            conn.executescript(_SCHEMA)
-            if version < _SCHEMA_VERSION:
-                conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+                raise
             self._conn = conn
             return conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+        if self.db_path != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > _SCHEMA_VERSION:
+            raise BackendError(
+                f"{self.db_path} was written by a newer agent-runtime-core (schema "
+                f"{version} > {_SCHEMA_VERSION}); upgrade agent-runtime-core to open it."
+            )
+        conn.executescript(_SCHEMA)
+        if version < _SCHEMA_VERSION:
+            conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
 
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         try:

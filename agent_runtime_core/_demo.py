@@ -1,0 +1,80 @@
+"""The `agent-runtime demo` job: the README's tool-using agent, run through `AgentRunner`."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .events.base import EventType
+from .llm import get_llm_client
+from .runtime import AgentRuntime, RunContext, RunResult
+from .tools import Tool, ToolRegistry
+
+__all__ = ["DemoToolAgent", "demo_script", "demo_tools"]
+
+
+def get_weather(location: str) -> str:
+    """Get the current weather for a location."""
+    return f"The weather in {location} is sunny, 72°F"
+
+
+def search_web(query: str) -> str:
+    """Search the web for information."""
+    return f"Search results for: {query}"
+
+
+def demo_tools() -> ToolRegistry:
+    """The README's two tools."""
+    tools = ToolRegistry()
+    tools.register(Tool.from_function(get_weather))
+    tools.register(Tool.from_function(search_web))
+    return tools
+
+
+class DemoToolAgent(AgentRuntime):
+    """The README's ToolAgent, reporting each tool call and checkpointing the conversation after
+    each model turn, so a re-executed run resumes without repeating finished turns."""
+
+    def __init__(self, tools: ToolRegistry | None = None, max_turns: int = 8) -> None:
+        self.tools = tools or demo_tools()
+        self.max_turns = max_turns
+
+    @property
+    def key(self) -> str:
+        return "tool-agent"
+
+    async def run(self, ctx: RunContext) -> RunResult:
+        llm = get_llm_client()
+        checkpoint = await ctx.get_checkpoint() or {}
+        messages: list[dict[str, Any]] = checkpoint.get("messages") or list(ctx.input_messages)
+
+        for _ in range(self.max_turns):
+            response = await llm.generate(messages, tools=self.tools.to_openai_format())
+            messages.append(response.message)
+            if not response.tool_calls:
+                await ctx.emit(EventType.ASSISTANT_MESSAGE, {"content": response.content})
+                return RunResult(final_output={"response": response.content}, final_messages=messages)
+            for call in response.tool_calls:
+                name, arguments = call["function"]["name"], call["function"]["arguments"]
+                await ctx.emit(EventType.TOOL_CALL, {"tool_call_id": call["id"], "name": name, "arguments": arguments})
+                result = await self.tools.execute(name, arguments)
+                await ctx.emit(EventType.TOOL_RESULT, {"tool_call_id": call["id"], "name": name, "result": str(result)})
+                messages.append({"role": "tool", "tool_call_id": call["id"], "content": str(result)})
+            await ctx.checkpoint({"messages": messages})
+        raise RuntimeError(f"No final answer after {self.max_turns} model turns.")
+
+
+def demo_script() -> Any:
+    """The scripted model's part: ask for the weather tool, then answer from its result."""
+    from .testing.scripted import ScriptedModel, call_tool, reply
+
+    def answer(request: Any) -> str:
+        results = request.tool_results
+        return f"Here is what I found: {results[-1]}." if results else "I could not find anything."
+
+    return ScriptedModel([call_tool("get_weather", {"location": "Paris"}), reply(answer)], model="scripted-demo")
+
+
+def live_available() -> bool:
+    """Whether `--live` can run (an OpenAI key is set)."""
+    return bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("AGENT_RUNTIME_OPENAI_API_KEY"))

@@ -1,0 +1,184 @@
+"""The `agent-runtime` command: `demo` runs the offline demo, `run` runs any agent once."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._timeline import format_timeline
+from .errors import UserError
+from .runner import AgentRunner, RunnerConfig
+from .runtime import AgentRuntime, RunResult, RunStatus
+from .state.base import StateStore
+
+__all__ = ["main"]
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agent-runtime", description="One runtime for every AI agent.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the README's tool-using agent offline and show its events")
+    demo.add_argument("--input", default="What's the weather like in Paris?", help="the user's message")
+    demo.add_argument("--db", default=".agent-runtime/demo.db", help="SQLite file for the run's state")
+    demo.add_argument("--live", action="store_true", help="use the real OpenAI model (needs OPENAI_API_KEY)")
+    demo.add_argument("--trace-file", help="also write every event as a JSON line to this file")
+
+    run = sub.add_parser("run", help="run an agent once: agent-runtime run MODULE:ATTR --input TEXT")
+    run.add_argument("target", help="MODULE:ATTR naming an AgentRuntime instance, class or factory")
+    run.add_argument("--input", required=True, help="the user's message")
+    run.add_argument("--run-id", help="run id (re-use one to resume a run from its checkpoint)")
+    run.add_argument("--db", help="SQLite file for the run's state (default: in memory)")
+    run.add_argument("--timeout", type=float, default=300.0, help="seconds per attempt (default 300)")
+    run.add_argument("--max-retries", type=int, default=0, help="retries after a failed attempt (default 0)")
+    run.add_argument("--trace-file", help="also write every event as a JSON line to this file")
+    run.add_argument("--json", action="store_true", help="print the result as JSON instead of a timeline")
+    return parser
+
+
+def load_agent(target: str) -> AgentRuntime:
+    """Import `MODULE:ATTR` and return the agent it names (an instance, a class, or a factory)."""
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise UserError(f"Expected MODULE:ATTR, e.g. my_agents:agent; got {target!r}.")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        raise UserError(f"Cannot import {module_name!r}: {e}") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise UserError(f"{module_name!r} has no attribute {attr!r}.") from None
+    if inspect.isclass(obj) or (callable(obj) and not isinstance(obj, AgentRuntime)):
+        obj = obj()
+    if not isinstance(obj, AgentRuntime):
+        raise UserError(f"{target} is a {type(obj).__name__}, not an AgentRuntime.")
+    return obj
+
+
+async def _execute(
+    agent: AgentRuntime,
+    text: str,
+    *,
+    state_store: StateStore | None,
+    config: RunnerConfig,
+    run_id: str | None,
+    trace_file: str | None,
+) -> tuple[RunResult, AgentRunner]:
+    from .tracing.sinks import JSONLinesTraceSink
+
+    sink = JSONLinesTraceSink(trace_file) if trace_file else None
+    runner = AgentRunner(config, state_store=state_store, trace_sink=sink)
+    try:
+        result = await runner.execute(agent, run_id=run_id, input_data={"messages": [{"role": "user", "content": text}]})
+        events = await runner.event_bus.get_events(result.run_id or "")
+        print(format_timeline(events))
+        return result, runner
+    finally:
+        if sink is not None:
+            await sink.close()
+        await runner.state_store.close()
+
+
+def _print_result(result: RunResult) -> None:
+    print()
+    if result.status is RunStatus.SUCCEEDED:
+        response = result.final_output.get("response")
+        print(f"Final answer: {response}" if response is not None else f"Final output: {json.dumps(result.final_output)}")
+    else:
+        error = result.error
+        print(f"Run {result.status}: {error.type + ': ' + error.message if error else ''}")
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from . import _demo
+    from .llm import use_llm_client
+    from .state.sqlite import SQLiteStateStore
+
+    if args.live:
+        if not _demo.live_available():
+            print("--live needs OPENAI_API_KEY in the environment.", file=sys.stderr)
+            return 2
+        from .llm import get_llm_client
+
+        client = get_llm_client("openai")
+        mode = f"live OpenAI model ({getattr(client, 'default_model', '?')})"
+    else:
+        from .testing.scripted import ScriptedLLMClient
+
+        client = ScriptedLLMClient(_demo.demo_script())
+        mode = "scripted model, offline"
+
+    print(f"agent-runtime demo: the README's tool agent through AgentRunner ({mode}).")
+    print(f"State: SQLite at {Path(args.db)}\n")
+    with use_llm_client(client):
+        result, _ = await _execute(
+            _demo.DemoToolAgent(),
+            args.input,
+            state_store=SQLiteStateStore(args.db),
+            config=RunnerConfig(run_timeout_seconds=120, max_retries=1, retry_backoff_seconds=0.1),
+            run_id=None,
+            trace_file=args.trace_file,
+        )
+    _print_result(result)
+    return 0 if result.status is RunStatus.SUCCEEDED else 1
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from .state.sqlite import SQLiteStateStore
+
+    agent = load_agent(args.target)
+    config = RunnerConfig(run_timeout_seconds=args.timeout, max_retries=args.max_retries, retry_backoff_seconds=0.5)
+    state_store = SQLiteStateStore(args.db) if args.db else None
+    if args.json:
+        from .tracing.sinks import JSONLinesTraceSink
+
+        sink = JSONLinesTraceSink(args.trace_file) if args.trace_file else None
+        runner = AgentRunner(config, state_store=state_store, trace_sink=sink)
+        try:
+            result = await runner.execute(agent, run_id=args.run_id, input_data=args.input)
+        finally:
+            if sink is not None:
+                await sink.close()
+            await runner.state_store.close()
+        print(json.dumps({
+            "run_id": result.run_id,
+            "status": str(result.status),
+            "final_output": result.final_output,
+            "error": result.error.to_dict() if result.error else None,
+            "attempts": result.attempts,
+        }, default=str))
+    else:
+        result, _ = await _execute(
+            agent, args.input, state_store=state_store, config=config, run_id=args.run_id, trace_file=args.trace_file
+        )
+        _print_result(result)
+    return 0 if result.status is RunStatus.SUCCEEDED else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `agent-runtime` console script."""
+    args = _build_parser().parse_args(argv)
+    handler = _demo if args.command == "demo" else _run
+    try:
+        return asyncio.run(handler(args))
+    except UserError as e:
+        print(f"agent-runtime: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,370 @@
+"""`AgentRunner`: executes runs with events, timeouts, retries with backoff, and cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidInputError, NonRetriableError, RunCancelledError, RunTimeoutError, UserError
+from .events.base import Event, EventBus, EventType
+from .registry import get_runtime
+from .runtime import AgentRuntime, ErrorInfo, RunContext, RunResult, RunStatus, _current_context, validate_messages
+from .state.base import StateStore
+from .tracing.base import TraceSink
+
+__all__ = ["AgentRunner", "RunnerConfig"]
+
+logger = logging.getLogger("agent_runtime_core.runner")
+
+
+@dataclass
+class RunnerConfig:
+    """How the runner treats runs: time limit, retries and their backoff, cancellation grace."""
+
+    run_timeout_seconds: float | None = 300.0
+    """Time limit of one attempt; None for none. A timed-out attempt counts as a failure."""
+    max_retries: int = 3
+    """Attempts after the first, for failures that may pass (not `NonRetriableError`)."""
+    retry_backoff_seconds: float = 1.0
+    """Wait before the first retry; later waits grow by `retry_backoff_multiplier`."""
+    retry_backoff_multiplier: float = 2.0
+    """Growth of the wait from one retry to the next."""
+    retry_backoff_max_seconds: float = 60.0
+    """Ceiling of the wait between attempts."""
+    retry_jitter: float = 0.1
+    """Random spread of each wait, as a fraction of it (0.1 = up to +/-10%)."""
+    cancel_grace_seconds: float = 5.0
+    """After `cancel()`, how long an agent may take to stop by itself (seeing
+    `ctx.is_cancelled()`) before its task is cancelled."""
+
+    def __post_init__(self) -> None:
+        if self.run_timeout_seconds is not None and not self.run_timeout_seconds > 0:
+            raise UserError(f"`run_timeout_seconds` must be > 0 or None; got {self.run_timeout_seconds}.")
+        if not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise UserError(f"`max_retries` must be an integer >= 0; got {self.max_retries!r}.")
+        for name in ("retry_backoff_seconds", "retry_backoff_max_seconds", "cancel_grace_seconds", "retry_jitter"):
+            if getattr(self, name) < 0:
+                raise UserError(f"`{name}` must be >= 0; got {getattr(self, name)}.")
+        if self.retry_backoff_multiplier < 1:
+            raise UserError(f"`retry_backoff_multiplier` must be >= 1; got {self.retry_backoff_multiplier}.")
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        delay = min(
+            self.retry_backoff_seconds * self.retry_backoff_multiplier ** (attempt - 1),
+            self.retry_backoff_max_seconds,
+        )
+        if self.retry_jitter:
+            delay *= 1 + random.uniform(-self.retry_jitter, self.retry_jitter)
+        return max(delay, 0.0)
+
+
+class _ActiveRun:
+    __slots__ = ("ctx", "task", "cancel_reason", "force_handle")
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.task: asyncio.Task[RunResult] | None = None
+        self.cancel_reason = "cancelled"
+        self.force_handle: asyncio.TimerHandle | None = None
+
+
+async def _run_in_context(agent: AgentRuntime, ctx: RunContext) -> RunResult:
+    _current_context.set(ctx)  # this task's own copy of the context: never leaks to other runs
+    return await agent.run(ctx)
+
+
+def _default_event_bus() -> EventBus:
+    from .config import get_config
+
+    backend = get_config().event_bus_backend
+    if backend == "memory":
+        from .events.memory import InMemoryEventBus
+
+        return InMemoryEventBus()
+    raise UserError(
+        f"event_bus_backend={backend!r} has no implementation in this release; pass "
+        "`event_bus=` to AgentRunner or configure(event_bus_backend='memory')."
+    )
+
+
+def _default_state_store() -> StateStore:
+    from .config import get_config
+
+    config = get_config()
+    if config.state_store_backend == "memory":
+        from .state.memory import InMemoryStateStore
+
+        return InMemoryStateStore()
+    if config.state_store_backend == "sqlite":
+        from .state.sqlite import SQLiteStateStore
+
+        return SQLiteStateStore(config.sqlite_path)
+    raise UserError(
+        f"state_store_backend={config.state_store_backend!r} has no implementation in this "
+        "release; pass `state_store=` to AgentRunner or configure 'memory' or 'sqlite'."
+    )
+
+
+def parse_input(input_data: Any) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """Normalize a run's input to (messages, metadata, input_data).
+
+    Accepts `{"messages": [...], "metadata": {...}, ...}`, a list of messages, or a string (one
+    user message). Anything else raises `InvalidInputError`.
+    """
+    if input_data is None:
+        return [], {}, {}
+    if isinstance(input_data, str):
+        input_data = {"messages": [{"role": "user", "content": input_data}]}
+    elif isinstance(input_data, list):
+        input_data = {"messages": input_data}
+    if not isinstance(input_data, dict):
+        raise InvalidInputError(
+            f"`input_data` must be a dict like {{'messages': [...]}}; got {type(input_data).__name__}."
+        )
+    messages = validate_messages(input_data.get("messages"))
+    metadata = input_data.get("metadata")
+    if metadata is None:
+        metadata = {}
+    elif not isinstance(metadata, dict):
+        raise InvalidInputError(f"`input_data['metadata']` must be a dict; got {type(metadata).__name__}.")
+    return messages, metadata, input_data
+
+
+class AgentRunner:
+    """Executes agent runs: emits their events, saves their checkpoints, enforces timeouts,
+    retries failures with exponential backoff, and cancels on request.
+
+    Backends default to those named by `configure()` (in-memory unless set otherwise). Many runs
+    may execute at once on one runner; their events and state never mix.
+    """
+
+    def __init__(
+        self,
+        config: RunnerConfig | None = None,
+        *,
+        event_bus: EventBus | None = None,
+        state_store: StateStore | None = None,
+        trace_sink: TraceSink | None = None,
+    ) -> None:
+        self.config = config or RunnerConfig()
+        self.event_bus: EventBus = event_bus if event_bus is not None else _default_event_bus()
+        self.state_store: StateStore = state_store if state_store is not None else _default_state_store()
+        self.trace_sink = trace_sink
+        self._active: dict[str, _ActiveRun] = {}
+        self._sink_failures = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"AgentRunner(event_bus={self.event_bus!r}, state_store={self.state_store!r}, "
+            f"trace_sink={self.trace_sink!r}, active_runs={len(self._active)})"
+        )
+
+    async def _publish(self, event: Event) -> None:
+        await self.event_bus.publish(event)
+        if self.trace_sink is not None:
+            try:
+                await self.trace_sink.trace(event.to_dict())
+            except Exception:
+                self._sink_failures += 1
+                if self._sink_failures <= 3 or self._sink_failures % 1000 == 0:
+                    logger.exception("Trace sink %r failed (%d failures so far); the run goes on.",
+                                     self.trace_sink, self._sink_failures)
+
+    # -- running ----------------------------------------------------------------------------
+
+    def is_running(self, run_id: str) -> bool:
+        """True while `run_id` is executing on this runner."""
+        return run_id in self._active
+
+    async def execute(
+        self,
+        agent: AgentRuntime | str,
+        run_id: str | uuid.UUID | None = None,
+        input_data: dict[str, Any] | list[dict[str, Any]] | str | None = None,
+        *,
+        metadata: dict[str, Any] | None = None,
+    ) -> RunResult:
+        """Execute one run to its end and return its result.
+
+        `agent` is an `AgentRuntime` or the key of a registered one. A run re-executed with the
+        same `run_id` sees its last checkpoint (`ctx.get_checkpoint()`) and continues its event
+        stream. Agent failures do not raise: the result carries `status` and `error`.
+        """
+        if isinstance(agent, str):
+            agent = get_runtime(agent)
+        if not isinstance(agent, AgentRuntime):
+            raise TypeError(f"`agent` must be an AgentRuntime or a registered key; got {type(agent).__name__}.")
+        run_id = str(run_id) if run_id is not None else str(uuid.uuid4())
+        if run_id in self._active:
+            raise UserError(f"Run {run_id!r} is already executing on this runner.")
+        ctx = RunContext(
+            run_id=run_id,
+            agent_key=agent.key,
+            publish=self._publish,
+            state_store=self.state_store,
+            start_seq=await self.event_bus.last_seq(run_id),
+            tools=getattr(agent, "tools", None) if _is_registry(getattr(agent, "tools", None)) else None,
+        )
+        active = self._active[run_id] = _ActiveRun(ctx)
+        try:
+            try:
+                messages, input_metadata, raw_input = parse_input(input_data)
+            except InvalidInputError as e:
+                await ctx.emit(EventType.RUN_STARTED, {"agent_key": agent.key, "attempt": 1})
+                return await self._finish_failed(ctx, ErrorInfo.from_exception(e), attempts=1)
+            ctx.input_messages = messages
+            ctx.metadata = {**input_metadata, **(metadata or {})}
+            ctx.input_data = raw_input
+            return await self._attempts(agent, ctx, active)
+        finally:
+            if active.force_handle is not None:
+                active.force_handle.cancel()
+            del self._active[run_id]
+
+    def execute_sync(
+        self,
+        agent: AgentRuntime | str,
+        run_id: str | uuid.UUID | None = None,
+        input_data: dict[str, Any] | list[dict[str, Any]] | str | None = None,
+        *,
+        metadata: dict[str, Any] | None = None,
+    ) -> RunResult:
+        """`execute` for callers without an event loop (scripts, WSGI views, notebooks' threads)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.execute(agent, run_id, input_data, metadata=metadata))
+        raise UserError("execute_sync() was called inside a running event loop; use `await runner.execute(...)`.")
+
+    async def _attempts(self, agent: AgentRuntime, ctx: RunContext, active: _ActiveRun) -> RunResult:
+        attempt = 0
+        while True:
+            attempt += 1
+            ctx.attempt = attempt
+            await ctx.emit(EventType.RUN_STARTED, {"agent_key": agent.key, "attempt": attempt})
+            try:
+                result = await self._attempt(agent, ctx, active)
+            except asyncio.CancelledError:
+                if asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                    raise  # our caller is being cancelled (e.g. worker shutdown): not a run outcome
+                if ctx.is_cancelled():
+                    return await self._finish_cancelled(ctx, active, attempt)
+                error = ErrorInfo(type="CancelledError", message="The agent's task was cancelled.", retriable=True)
+            except RunCancelledError:
+                return await self._finish_cancelled(ctx, active, attempt)
+            except TimeoutError:
+                error = ErrorInfo.from_exception(
+                    RunTimeoutError(f"Attempt {attempt} exceeded {self.config.run_timeout_seconds}s.", run_id=ctx.run_id)
+                )
+            except Exception as e:
+                if ctx.is_cancelled():
+                    return await self._finish_cancelled(ctx, active, attempt)
+                error = ErrorInfo.from_exception(e)
+                logger.debug("Run %s attempt %d failed: %s", ctx.run_id, attempt, error.message)
+            else:
+                return await self._finish_returned(ctx, active, result, attempt)
+
+            error.details.setdefault("attempt", attempt)
+            if not error.retriable or attempt > self.config.max_retries:
+                return await self._finish_failed(ctx, error, attempts=attempt)
+            delay = self.config.backoff(attempt)
+            await ctx.emit(
+                EventType.RUN_RETRYING,
+                {"attempt": attempt, "error": error.to_dict(), "delay_seconds": round(delay, 6)},
+            )
+            if await self._sleep_unless_cancelled(ctx, delay):
+                return await self._finish_cancelled(ctx, active, attempt)
+
+    async def _attempt(self, agent: AgentRuntime, ctx: RunContext, active: _ActiveRun) -> RunResult:
+        if ctx.is_cancelled():
+            raise RunCancelledError("Cancelled before the attempt started.", run_id=ctx.run_id)
+        task = active.task = asyncio.create_task(_run_in_context(agent, ctx), name=f"agent-run:{ctx.run_id}")
+        try:
+            async with asyncio.timeout(self.config.run_timeout_seconds):
+                result = await task
+        finally:
+            active.task = None
+        if not isinstance(result, RunResult):
+            raise NonRetriableError(
+                f"{type(agent).__name__}.run() must return a RunResult; got {type(result).__name__}."
+            )
+        return result
+
+    @staticmethod
+    async def _sleep_unless_cancelled(ctx: RunContext, delay: float) -> bool:
+        try:
+            async with asyncio.timeout(delay):
+                await ctx.wait_cancelled()
+        except TimeoutError:
+            return False
+        return True
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    async def _safe_emit(self, ctx: RunContext, event_type: EventType, payload: dict[str, Any]) -> None:
+        try:
+            await ctx.emit(event_type, payload)
+        except Exception:
+            logger.exception("Could not publish %s for run %s.", event_type, ctx.run_id)
+
+    async def _finish_returned(
+        self, ctx: RunContext, active: _ActiveRun, result: RunResult, attempts: int
+    ) -> RunResult:
+        result.run_id, result.attempts = ctx.run_id, attempts
+        if ctx.is_cancelled():
+            result.status = RunStatus.CANCELLED
+            result.error = result.error or ErrorInfo(
+                type="RunCancelledError", message=active.cancel_reason, retriable=False
+            )
+            await self._safe_emit(ctx, EventType.RUN_CANCELLED, {"reason": active.cancel_reason})
+        elif result.interrupt is not None:
+            result.status = RunStatus.INTERRUPTED
+            await self._safe_emit(ctx, EventType.RUN_INTERRUPTED, {"interrupt": result.interrupt})
+        elif result.error is not None:
+            result.status = RunStatus.FAILED
+            await self._safe_emit(ctx, EventType.RUN_FAILED, {"error": result.error.to_dict(), "attempts": attempts})
+        else:
+            result.status = RunStatus.SUCCEEDED
+            await self._safe_emit(ctx, EventType.RUN_SUCCEEDED, {"final_output": result.final_output})
+        return result
+
+    async def _finish_failed(self, ctx: RunContext, error: ErrorInfo, *, attempts: int) -> RunResult:
+        await self._safe_emit(ctx, EventType.RUN_FAILED, {"error": error.to_dict(), "attempts": attempts})
+        return RunResult(run_id=ctx.run_id, status=RunStatus.FAILED, error=error, attempts=attempts)
+
+    async def _finish_cancelled(self, ctx: RunContext, active: _ActiveRun, attempts: int) -> RunResult:
+        await self._safe_emit(ctx, EventType.RUN_CANCELLED, {"reason": active.cancel_reason})
+        error = ErrorInfo(type="RunCancelledError", message=active.cancel_reason, retriable=False)
+        return RunResult(run_id=ctx.run_id, status=RunStatus.CANCELLED, error=error, attempts=attempts)
+
+    # -- cancellation -----------------------------------------------------------------------
+
+    async def cancel(self, run_id: str, *, reason: str = "cancelled", grace_seconds: float | None = None) -> bool:
+        """Ask a run to stop. `ctx.is_cancelled()` turns true at once; if the agent has not
+        stopped after the grace period, its task is cancelled. Returns False when the run is not
+        executing on this runner."""
+        active = self._active.get(str(run_id))
+        if active is None:
+            return False
+        if not active.ctx.is_cancelled():
+            active.cancel_reason = reason
+            active.ctx.request_cancel()
+            grace = self.config.cancel_grace_seconds if grace_seconds is None else grace_seconds
+            active.force_handle = asyncio.get_running_loop().call_later(grace, self._force_cancel, active)
+        return True
+
+    @staticmethod
+    def _force_cancel(active: _ActiveRun) -> None:
+        if active.task is not None and not active.task.done():
+            active.task.cancel(msg="run cancelled by AgentRunner.cancel()")
+
+
+def _is_registry(value: Any) -> bool:
+    from .tools import ToolRegistry
+
+    return isinstance(value, ToolRegistry)

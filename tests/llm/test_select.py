@@ -1,0 +1,33 @@
+"""get_llm_client(): provider selection from configure(), overrides, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent_runtime_core import ConfigurationError, configure
+from agent_runtime_core.llm import LLMClient, get_llm_client, use_llm_client
+from agent_runtime_core.testing import MockLLMClient
+
+
+def test_default_provider_is_openai_with_config_key_and_model() -> None:
+    configure(openai_api_key="sk-test-select-123456", default_model="gpt-x")
+    client = get_llm_client()
+    assert type(client).__name__ == "OpenAIClient"
+    assert isinstance(client, LLMClient)
+    assert getattr(client, "default_model") == "gpt-x"
+    assert "sk-test-select-123456" not in repr(client)
+
+
+def test_provider_without_a_client_in_this_release_is_a_clear_error() -> None:
+    configure(model_provider="anthropic")
+    with pytest.raises(ConfigurationError, match="Available: openai"):
+        get_llm_client()
+
+
+def test_override_wins_unless_a_provider_is_named() -> None:
+    mock = MockLLMClient()
+    configure(openai_api_key="sk-test-select-123456")
+    with use_llm_client(mock):
+        assert get_llm_client() is mock
+        assert type(get_llm_client("openai")).__name__ == "OpenAIClient"
+    assert get_llm_client() is not mock

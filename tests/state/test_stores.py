@@ -1,0 +1,146 @@
+"""One contract, run against every state store backend."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agent_runtime_core import UserError
+from agent_runtime_core.state import InMemoryStateStore, SQLiteStateStore, StateStore
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StateStore]:
+    s: StateStore = InMemoryStateStore() if request.param == "memory" else SQLiteStateStore(tmp_path / "s.db")
+    yield s
+    await s.close()
+
+
+async def test_is_a_state_store(store: StateStore) -> None:
+    assert isinstance(store, StateStore)
+
+
+async def test_checkpoint_round_trip_replace_delete(store: StateStore) -> None:
+    assert await store.get_checkpoint("r1") is None
+    await store.save_checkpoint("r1", {"step": 1, "items": [1, 2], "nested": {"ü": None}})
+    assert await store.get_checkpoint("r1") == {"step": 1, "items": [1, 2], "nested": {"ü": None}}
+    await store.save_checkpoint("r1", {"step": 2})
+    assert await store.get_checkpoint("r1") == {"step": 2}
+    assert await store.get_checkpoint("r2") is None
+    await store.delete_checkpoint("r1")
+    assert await store.get_checkpoint("r1") is None
+    await store.delete_checkpoint("r1")  # absent: no error
+
+
+async def test_saved_state_is_a_copy(store: StateStore) -> None:
+    state = {"items": [1]}
+    await store.save_checkpoint("r", state)
+    state["items"].append(2)
+    assert await store.get_checkpoint("r") == {"items": [1]}
+
+
+async def test_key_value_with_ttl_and_prefix_listing(store: StateStore) -> None:
+    await store.set("a:1", {"x": 1})
+    await store.set("a:2", [1, 2])
+    await store.set("b:1", "text")
+    await store.set("a:%_", 5)  # SQL wildcards in keys are plain characters
+    await store.set("a:short", 1, ttl_seconds=0.05)
+    assert await store.get("a:1") == {"x": 1}
+    assert await store.get("missing") is None
+    assert await store.list_keys("a:") == ["a:%_", "a:1", "a:2", "a:short"]
+    await asyncio.sleep(0.1)
+    assert await store.get("a:short") is None
+    assert await store.list_keys("a:") == ["a:%_", "a:1", "a:2"]
+    await store.delete("a:1")
+    assert await store.get("a:1") is None
+    assert await store.list_keys() == ["a:%_", "a:2", "b:1"]
+
+
+@pytest.mark.parametrize("bad", ["", "a\x00b", "x" * 1025, None, 5])
+async def test_bad_keys_are_refused(store: StateStore, bad: object) -> None:
+    with pytest.raises(UserError):
+        await store.set(bad, 1)  # type: ignore[arg-type]
+    with pytest.raises(UserError):
+        await store.save_checkpoint(bad, {})  # type: ignore[arg-type]
+
+
+async def test_non_json_values_are_refused_with_a_clear_error(store: StateStore) -> None:
+    with pytest.raises(UserError, match="JSON-serializable"):
+        await store.save_checkpoint("r", {"when": object()})
+    with pytest.raises(UserError, match="JSON-serializable"):
+        await store.set("k", float("nan"))
+
+
+async def test_sqlite_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "state.db"
+    first = SQLiteStateStore(path)
+    await first.save_checkpoint("run", {"done": ["a"]})
+    await first.set("k", 1)
+    await first.close()
+    second = SQLiteStateStore(path)
+    assert await second.get_checkpoint("run") == {"done": ["a"]}
+    assert await second.get("k") == 1
+    await second.close()
+
+
+async def test_sqlite_does_not_block_the_event_loop(tmp_path: Path) -> None:
+    store = SQLiteStateStore(tmp_path / "s.db")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.gather(*(store.save_checkpoint(f"r{i}", {"i": i}) for i in range(50)))
+    task.cancel()
+    await store.close()
+    assert ticks > 10  # the loop kept running while SQLite worked on its thread
+
+
+@pytest.mark.subprocess
+def test_sqlite_concurrent_writers_in_two_processes_lose_nothing(
+    tmp_path: Path, python: str, subprocess_env: dict[str, str]
+) -> None:
+    db = tmp_path / "shared.db"
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from agent_runtime_core.state import SQLiteStateStore
+
+        async def main(name):
+            store = SQLiteStateStore(sys.argv[1])
+            for i in range(200):
+                await store.set(f"{name}:{i}", i)
+                await store.save_checkpoint(f"{name}-run", {"i": i})
+            await store.close()
+
+        asyncio.run(main(sys.argv[2]))
+        """
+    )
+    procs = [
+        subprocess.Popen([python, "-c", script, str(db), name], env=subprocess_env) for name in ("p1", "p2")
+    ]
+    try:
+        for proc in procs:
+            assert proc.wait(timeout=60) == 0
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+
+    async def check() -> None:
+        store = SQLiteStateStore(db)
+        assert len(await store.list_keys("p1:")) == 200
+        assert len(await store.list_keys("p2:")) == 200
+        assert await store.get_checkpoint("p1-run") == {"i": 199}
+        await store.close()
+
+    asyncio.run(check())
