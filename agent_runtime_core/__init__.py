@@ -19,7 +19,13 @@ from .errors import (
     UserError,
 )
 from .events.base import Event, EventType
-from .registry import clear_registry, get_runtime, list_runtimes, register_runtime, unregister_runtime
+from .registry import (
+    clear_registry,
+    get_runtime,
+    list_runtimes,
+    register_runtime,
+    unregister_runtime,
+)
 from .runner import AgentRunner, RunnerConfig
 from .runtime import AgentRuntime, ErrorInfo, RunContext, RunResult, RunStatus
 from .tools import Tool, ToolCallError, ToolRegistry, tool

@@ -8,6 +8,7 @@ from typing import Any
 from .events.base import EventType
 from .llm import get_llm_client
 from .runtime import AgentRuntime, RunContext, RunResult
+from .testing.conformance import tool_arguments
 from .tools import Tool, ToolRegistry
 
 __all__ = ["DemoToolAgent", "demo_script", "demo_tools"]
@@ -56,7 +57,10 @@ class DemoToolAgent(AgentRuntime):
                 return RunResult(final_output={"response": response.content}, final_messages=messages)
             for call in response.tool_calls:
                 name, arguments = call["function"]["name"], call["function"]["arguments"]
-                await ctx.emit(EventType.TOOL_CALL, {"tool_call_id": call["id"], "name": name, "arguments": arguments})
+                await ctx.emit(
+                    EventType.TOOL_CALL,
+                    {"tool_call_id": call["id"], "name": name, "arguments": tool_arguments(arguments)},
+                )
                 result = await self.tools.execute(name, arguments)
                 await ctx.emit(EventType.TOOL_RESULT, {"tool_call_id": call["id"], "name": name, "result": str(result)})
                 messages.append({"role": "tool", "tool_call_id": call["id"], "content": str(result)})

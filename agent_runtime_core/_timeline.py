@@ -62,7 +62,8 @@ def _details(event: Event) -> str:
 
 def format_event(event: Event, t0: float) -> str:
     """One line: seq, time since `t0`, event type, details."""
-    return f"{event.seq:>4}  +{event.timestamp - t0:7.3f}s  {event.type.value:<20}  {_details(event)}"
+    elapsed = f"+{event.timestamp - t0:.3f}s"
+    return f"{event.seq:>4}  {elapsed:>9}  {event.type.value:<20}  {_details(event)}"
 
 
 def format_timeline(events: Sequence[Event]) -> str:

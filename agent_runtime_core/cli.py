@@ -61,7 +61,10 @@ def load_agent(target: str) -> AgentRuntime:
         except AttributeError:
             raise UserError(f"{module_name!r} has no attribute {attr!r}.") from None
     if inspect.isclass(obj) or (callable(obj) and not isinstance(obj, AgentRuntime)):
-        obj = obj()
+        try:
+            obj = obj()
+        except TypeError as e:
+            raise UserError(f"{target} is not an AgentRuntime, and calling it failed: {e}") from None
     if not isinstance(obj, AgentRuntime):
         raise UserError(f"{target} is a {type(obj).__name__}, not an AgentRuntime.")
     return obj
@@ -73,29 +76,44 @@ async def _execute(
     *,
     state_store: StateStore | None,
     config: RunnerConfig,
-    run_id: str | None,
-    trace_file: str | None,
-) -> tuple[RunResult, AgentRunner]:
+    run_id: str | None = None,
+    trace_file: str | None = None,
+    as_json: bool = False,
+) -> RunResult:
+    """Run `agent` once on `text`, then print its timeline and answer (or one JSON object)."""
     from .tracing.sinks import JSONLinesTraceSink
 
     sink = JSONLinesTraceSink(trace_file) if trace_file else None
     runner = AgentRunner(config, state_store=state_store, trace_sink=sink)
     try:
-        result = await runner.execute(agent, run_id=run_id, input_data={"messages": [{"role": "user", "content": text}]})
-        events = await runner.event_bus.get_events(result.run_id or "")
-        print(format_timeline(events))
-        return result, runner
+        result = await runner.execute(agent, run_id=run_id, input_data=text)
+        if as_json:
+            print(json.dumps(_result_dict(result), default=str))
+        else:
+            print(format_timeline(await runner.event_bus.get_events(result.run_id or "")))
+            _print_result(result)
+        return result
     finally:
         if sink is not None:
             await sink.close()
         await runner.state_store.close()
 
 
+def _result_dict(result: RunResult) -> dict[str, Any]:
+    return {
+        "run_id": result.run_id,
+        "status": str(result.status),
+        "final_output": result.final_output,
+        "error": result.error.to_dict() if result.error else None,
+        "attempts": result.attempts,
+    }
+
+
 def _print_result(result: RunResult) -> None:
     print()
     if result.status is RunStatus.SUCCEEDED:
         response = result.final_output.get("response")
-        print(f"Final answer: {response}" if response is not None else f"Final output: {json.dumps(result.final_output)}")
+        print(f"Final answer: {response}" if response is not None else f"Final output: {json.dumps(result.final_output, default=str)}")
     else:
         error = result.error
         print(f"Run {result.status}: {error.type + ': ' + error.message if error else ''}")
@@ -103,15 +121,14 @@ def _print_result(result: RunResult) -> None:
 
 async def _demo(args: argparse.Namespace) -> int:
     from . import _demo
-    from .llm import use_llm_client
+    from .llm import LLMClient, get_llm_client, use_llm_client
     from .state.sqlite import SQLiteStateStore
 
+    client: LLMClient
     if args.live:
         if not _demo.live_available():
             print("--live needs OPENAI_API_KEY in the environment.", file=sys.stderr)
             return 2
-        from .llm import get_llm_client
-
         client = get_llm_client("openai")
         mode = f"live OpenAI model ({getattr(client, 'default_model', '?')})"
     else:
@@ -123,47 +140,28 @@ async def _demo(args: argparse.Namespace) -> int:
     print(f"agent-runtime demo: the README's tool agent through AgentRunner ({mode}).")
     print(f"State: SQLite at {Path(args.db)}\n")
     with use_llm_client(client):
-        result, _ = await _execute(
+        result = await _execute(
             _demo.DemoToolAgent(),
             args.input,
             state_store=SQLiteStateStore(args.db),
             config=RunnerConfig(run_timeout_seconds=120, max_retries=1, retry_backoff_seconds=0.1),
-            run_id=None,
             trace_file=args.trace_file,
         )
-    _print_result(result)
     return 0 if result.status is RunStatus.SUCCEEDED else 1
 
 
 async def _run(args: argparse.Namespace) -> int:
     from .state.sqlite import SQLiteStateStore
 
-    agent = load_agent(args.target)
-    config = RunnerConfig(run_timeout_seconds=args.timeout, max_retries=args.max_retries, retry_backoff_seconds=0.5)
-    state_store = SQLiteStateStore(args.db) if args.db else None
-    if args.json:
-        from .tracing.sinks import JSONLinesTraceSink
-
-        sink = JSONLinesTraceSink(args.trace_file) if args.trace_file else None
-        runner = AgentRunner(config, state_store=state_store, trace_sink=sink)
-        try:
-            result = await runner.execute(agent, run_id=args.run_id, input_data=args.input)
-        finally:
-            if sink is not None:
-                await sink.close()
-            await runner.state_store.close()
-        print(json.dumps({
-            "run_id": result.run_id,
-            "status": str(result.status),
-            "final_output": result.final_output,
-            "error": result.error.to_dict() if result.error else None,
-            "attempts": result.attempts,
-        }, default=str))
-    else:
-        result, _ = await _execute(
-            agent, args.input, state_store=state_store, config=config, run_id=args.run_id, trace_file=args.trace_file
-        )
-        _print_result(result)
+    result = await _execute(
+        load_agent(args.target),
+        args.input,
+        state_store=SQLiteStateStore(args.db) if args.db else None,
+        config=RunnerConfig(run_timeout_seconds=args.timeout, max_retries=args.max_retries, retry_backoff_seconds=0.5),
+        run_id=args.run_id,
+        trace_file=args.trace_file,
+        as_json=args.json,
+    )
     return 0 if result.status is RunStatus.SUCCEEDED else 1
 
 

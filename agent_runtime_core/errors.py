@@ -7,11 +7,14 @@ and what to do about it.
 
 from __future__ import annotations
 
+from ._secrets import redact
+
 __all__ = [
     "AgentRuntimeError",
     "BackendError",
     "ConfigurationError",
     "InvalidInputError",
+    "LLMError",
     "NonRetriableError",
     "RunCancelledError",
     "RunError",
@@ -67,3 +70,34 @@ class StepError(RunError):
     def __init__(self, message: str, *, step: str, run_id: str | None = None) -> None:
         super().__init__(message, run_id=run_id)
         self.step = step
+
+
+class LLMError(AgentRuntimeError):
+    """A model provider refused or failed a call.
+
+    Keeps what the provider said (`status_code`, `code`, `error_type`, the message) and whether
+    trying again may help (`retriable`: timeouts, connection errors, 408/409/429 and 5xx).
+    The message is redacted when built.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        provider: str = "",
+        retriable: bool = True,
+        code: str | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        super().__init__(redact(message))
+        self.status_code = status_code
+        """The HTTP status the provider answered with (None for connection errors)."""
+        self.provider = provider
+        """The provider's name, e.g. `openai`."""
+        self.retriable = retriable
+        """Whether trying again may succeed."""
+        self.code = code
+        """The provider's error code, e.g. `rate_limit_exceeded`."""
+        self.error_type = error_type
+        """The provider's error type, e.g. `invalid_request_error`."""

@@ -9,10 +9,24 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidInputError, NonRetriableError, RunCancelledError, RunTimeoutError, UserError
+from .errors import (
+    InvalidInputError,
+    NonRetriableError,
+    RunCancelledError,
+    RunTimeoutError,
+    UserError,
+)
 from .events.base import Event, EventBus, EventType
 from .registry import get_runtime
-from .runtime import AgentRuntime, ErrorInfo, RunContext, RunResult, RunStatus, _current_context, validate_messages
+from .runtime import (
+    AgentRuntime,
+    ErrorInfo,
+    RunContext,
+    RunResult,
+    RunStatus,
+    _current_context,
+    validate_messages,
+)
 from .state.base import StateStore
 from .tracing.base import TraceSink
 
@@ -188,6 +202,8 @@ class AgentRunner:
         input_data: dict[str, Any] | list[dict[str, Any]] | str | None = None,
         *,
         metadata: dict[str, Any] | None = None,
+        resume_value: Any = None,
+        resuming: bool = False,
     ) -> RunResult:
         """Execute one run to its end and return its result.
 
@@ -220,11 +236,37 @@ class AgentRunner:
             ctx.input_messages = messages
             ctx.metadata = {**input_metadata, **(metadata or {})}
             ctx.input_data = raw_input
+            ctx.resume_value, ctx.is_resuming = resume_value, resuming
             return await self._attempts(agent, ctx, active)
         finally:
             if active.force_handle is not None:
                 active.force_handle.cancel()
             del self._active[run_id]
+
+    async def resume(
+        self,
+        run_id: str,
+        response: Any,
+        *,
+        agent: AgentRuntime | str | None = None,
+        input_data: dict[str, Any] | list[dict[str, Any]] | str | None = None,
+    ) -> RunResult:
+        """Continue a run that ended RUN_INTERRUPTED, handing the agent the human's `response`.
+
+        The agent sees `ctx.is_resuming` and `ctx.resume_value` and continues from its checkpoint
+        (adapters map it to LangGraph's `Command(resume=...)`, OpenAI Agents' approve/reject).
+        `agent` defaults to the registered agent that ran it.
+        """
+        run_id = str(run_id)
+        events = await self.event_bus.get_events(run_id)
+        last = events[-1] if events else None
+        if last is None or last.type is not EventType.RUN_INTERRUPTED:
+            state = last.type.value if last else "no events"
+            raise UserError(f"Run {run_id!r} is not waiting for a human (its last event: {state}).")
+        if agent is None:
+            started = [e for e in events if e.type is EventType.RUN_STARTED]
+            agent = str(started[-1].payload.get("agent_key")) if started else ""
+        return await self.execute(agent, run_id, input_data, resume_value=response, resuming=True)
 
     def execute_sync(
         self,

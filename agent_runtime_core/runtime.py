@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import time
 import traceback as _traceback
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AgentRuntime",
+    "use_run_context",
     "ErrorInfo",
     "RunContext",
     "RunResult",
@@ -32,7 +34,7 @@ __all__ = [
 ]
 
 
-class RunStatus(str, enum.Enum):
+class RunStatus(enum.StrEnum):
     """Where a run stands."""
 
     QUEUED = "queued"
@@ -41,9 +43,6 @@ class RunStatus(str, enum.Enum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass
@@ -71,9 +70,11 @@ class ErrorInfo:
 
     @classmethod
     def from_exception(cls, exc: BaseException, *, retriable: bool | None = None) -> ErrorInfo:
-        """Describe `exc`; it is retriable unless it is a `NonRetriableError` or said otherwise."""
+        """Describe `exc`. It is retriable unless it is a `NonRetriableError`, carries
+        `retriable=False` (e.g. an `LLMError` for a 400 or 401), or the caller says otherwise."""
         if retriable is None:
-            retriable = not isinstance(exc, NonRetriableError)
+            flag = getattr(exc, "retriable", None)
+            retriable = flag if isinstance(flag, bool) else not isinstance(exc, NonRetriableError)
         tb = "".join(_traceback.format_exception(type(exc), exc, exc.__traceback__))
         message = str(exc) or type(exc).__name__
         return cls(type=type(exc).__name__, message=message, retriable=retriable, traceback=tb)
@@ -159,6 +160,17 @@ def current_run_context() -> RunContext | None:
     return _current_context.get()
 
 
+@contextlib.contextmanager
+def use_run_context(ctx: RunContext) -> Iterator[RunContext]:
+    """Make `ctx` the current run context in this block (what the runner does for each run;
+    useful when driving an agent or a client by hand)."""
+    token = _current_context.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _current_context.reset(token)
+
+
 def current_step() -> str | None:
     """The step executing in this task, if any; `RunContext.emit` tags events with it."""
     return _current_step.get()
@@ -206,6 +218,7 @@ class RunContext:
         state_store: StateStore | None = None,
         start_seq: int = 0,
     ) -> None:
+        # Attributes set here are the whole state of a run context; adapters may read them all.
         self.run_id: str = str(run_id) if run_id is not None else str(uuid.uuid4())
         """The run's id (a string; UUIDs are converted)."""
         self.input_messages: list[dict[str, Any]] = validate_messages(input_messages)
@@ -224,6 +237,11 @@ class RunContext:
         """Key of the agent executing the run."""
         self.attempt = 1
         """Which attempt this is, from 1."""
+        self.resume_value: Any = None
+        """The human's answer when the run is resumed after RUN_INTERRUPTED (see
+        `AgentRunner.resume`); None on an ordinary run."""
+        self.is_resuming = False
+        """True when this execution resumes an interrupted run."""
         self._publish = publish or _discard
         self._state_store = state_store
         self._seq = start_seq

@@ -352,3 +352,30 @@ async def test_default_backends_follow_configure(tmp_path: Any) -> None:
     configure(state_store_backend="redis", event_bus_backend="memory")
     with pytest.raises(UserError, match="state_store"):
         AgentRunner()
+
+
+async def test_interrupt_then_resume_with_the_humans_answer() -> None:
+    class Approval(AgentRuntime):
+        key = "approval"  # type: ignore[assignment]
+
+        async def run(self, ctx: RunContext) -> RunResult:
+            if not ctx.is_resuming:
+                await ctx.checkpoint({"amount": 42})
+                return RunResult(interrupt={"question": "Refund 42?"})
+            state = await ctx.get_checkpoint()
+            assert state is not None
+            return RunResult(final_output={"approved": ctx.resume_value == "yes", "amount": state["amount"]})
+
+    register_runtime(Approval())
+    runner = AgentRunner(FAST)
+    with pytest.raises(UserError, match="not waiting"):
+        await runner.resume("r-hitl", "yes")
+    paused = await runner.execute("approval", run_id="r-hitl")
+    assert paused.status is RunStatus.INTERRUPTED and paused.interrupt == {"question": "Refund 42?"}
+    resumed = await runner.resume("r-hitl", "yes")
+    assert resumed.status is RunStatus.SUCCEEDED and resumed.final_output == {"approved": True, "amount": 42}
+    events = await runner.event_bus.get_events("r-hitl")
+    assert types(events)[-2:] == [EventType.RUN_STARTED, EventType.RUN_SUCCEEDED]
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    with pytest.raises(UserError, match="not waiting"):
+        await runner.resume("r-hitl", "again")

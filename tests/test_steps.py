@@ -12,7 +12,17 @@ from typing import Any
 
 import pytest
 
-from agent_runtime_core import AgentRunner, AgentRuntime, EventType, RunContext, RunnerConfig, RunResult, RunStatus, StepError, UserError
+from agent_runtime_core import (
+    AgentRunner,
+    AgentRuntime,
+    EventType,
+    RunContext,
+    RunnerConfig,
+    RunResult,
+    RunStatus,
+    StepError,
+    UserError,
+)
 from agent_runtime_core.state import SQLiteStateStore
 from agent_runtime_core.steps import Step, StepExecutor
 from agent_runtime_core.testing import create_test_context

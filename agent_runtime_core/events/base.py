@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 __all__ = ["TERMINAL_EVENT_TYPES", "Event", "EventBus", "EventType"]
 
 
-class EventType(str, enum.Enum):
+class EventType(enum.StrEnum):
     """What happened in a run. Values are stable wire names: never renamed."""
 
     RUN_STARTED = "run.started"
@@ -53,9 +53,6 @@ class EventType(str, enum.Enum):
     """A tool returned. Payload: `tool_call_id`, `name`, `result` or `error`."""
     CHECKPOINT = "checkpoint"
     """The run's state was saved. Payload: `checkpoint_id`."""
-
-    def __str__(self) -> str:
-        return self.value
 
 
 TERMINAL_EVENT_TYPES = frozenset(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, LLMError
 from .base import BaseLLMClient, LLMClient, LLMResponse, LLMStreamChunk, StreamChunkType, Usage
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BaseLLMClient",
     "LLMClient",
+    "LLMError",
     "LLMResponse",
     "LLMStreamChunk",
     "OpenAIClient",
@@ -31,6 +33,11 @@ _PROVIDERS: dict[str, tuple[str, str]] = {
     "openai": (".openai", "OpenAIClient"),
 }
 _LAZY_EXPORTS = {cls: module for module, cls in _PROVIDERS.values()}
+
+_CACHE_SIZE = 16
+_cache: dict[tuple[str, int, str], LLMClient] = {}
+_configs: dict[int, object] = {}
+_cache_lock = threading.Lock()
 
 _override: ContextVar[LLMClient | None] = ContextVar("agent_runtime_llm_override", default=None)
 
@@ -76,7 +83,17 @@ def get_llm_client(provider: str | None = None, **kwargs: Any) -> LLMClient:
             f"{', '.join(sorted(_PROVIDERS))}; or pass any object implementing LLMClient, e.g. "
             "with use_llm_client()."
         )
-    module, cls = target
-    client_cls = getattr(importlib.import_module(module, __name__), cls)
-    client: LLMClient = client_cls(**kwargs)
-    return client
+    # One client per provider, settings and arguments: agents call get_llm_client() in every run,
+    # and a provider client owns a connection pool that should be reused, not rebuilt per run.
+    config = get_config()
+    key = (name, id(config), repr(sorted(kwargs.items())))
+    with _cache_lock:
+        client = _cache.get(key)
+        if client is None:
+            module, cls = target
+            client_cls = getattr(importlib.import_module(module, __name__), cls)
+            client = _cache[key] = client_cls(**kwargs)
+            _configs[id(config)] = config  # keep it alive so its id is not reused
+            while len(_cache) > _CACHE_SIZE:
+                _cache.pop(next(iter(_cache)))
+        return client

@@ -75,7 +75,7 @@ class LLMResponse:
         return content if isinstance(content, str) else ""
 
 
-class StreamChunkType(str, enum.Enum):
+class StreamChunkType(enum.StrEnum):
     """Kinds of chunk a stream yields."""
 
     TEXT_DELTA = "text_delta"

@@ -31,7 +31,7 @@ class InMemoryStateStore:
 
     async def get_checkpoint(self, run_id: str) -> dict[str, Any] | None:
         raw = self._checkpoints.get(check_key(run_id, "run_id"))
-        return None if raw is None else json.loads(raw)  # type: ignore[no-any-return]
+        return None if raw is None else json.loads(raw)
 
     async def delete_checkpoint(self, run_id: str) -> None:
         self._checkpoints.pop(check_key(run_id, "run_id"), None)

@@ -150,7 +150,7 @@ class SQLiteStateStore:
         row = await self._run(
             lambda c: c.execute("SELECT state FROM checkpoints WHERE run_id = ?", (run_id,)).fetchone()
         )
-        return None if row is None else json.loads(row[0])  # type: ignore[no-any-return]
+        return None if row is None else json.loads(row[0])
 
     async def delete_checkpoint(self, run_id: str) -> None:
         check_key(run_id, "run_id")

@@ -1,13 +1,56 @@
 """Test doubles and offline model serving, public so users test their agents the way we do.
 
 - `MockLLMClient`, `MockRunContext`, `create_test_context`, `run_agent_test`: unit-test an agent.
-- `ScriptedModel`, `ScriptedLLMClient`: a deterministic model following a script.
+- `ScriptedModel` and its turns (`reply`, `call_tool`, `call_tools`, `fail`), `ScriptedLLMClient`:
+  a deterministic model following a script, in-process.
 - `OpenAICompatibleServer`: serves a `ScriptedModel` on 127.0.0.1 with the OpenAI HTTP API (chat
   completions and Responses, streaming included), so any framework's real client runs offline.
+- `agent_runtime_core.testing.conformance`: the scenarios and checks every runtime meets.
 """
 
 from __future__ import annotations
 
-from .mock import MockLLMClient, MockRunContext, UnexpectedLLMCall, create_test_context, run_agent_test
+from .mock import (
+    MockLLMClient,
+    MockRunContext,
+    UnexpectedLLMCall,
+    create_test_context,
+    run_agent_test,
+)
+from .scripted import (
+    ScriptedFailure,
+    ScriptedLLMClient,
+    ScriptedModel,
+    ScriptExhaustedError,
+    ScriptRequest,
+    ToolCall,
+    ToolResult,
+    Turn,
+    call_tool,
+    call_tools,
+    fail,
+    reply,
+)
+from .server import OpenAICompatibleServer, RecordedRequest
 
-__all__ = ["MockLLMClient", "MockRunContext", "UnexpectedLLMCall", "create_test_context", "run_agent_test"]
+__all__ = [
+    "MockLLMClient",
+    "MockRunContext",
+    "OpenAICompatibleServer",
+    "RecordedRequest",
+    "ScriptExhaustedError",
+    "ScriptRequest",
+    "ScriptedFailure",
+    "ScriptedLLMClient",
+    "ScriptedModel",
+    "ToolCall",
+    "ToolResult",
+    "Turn",
+    "UnexpectedLLMCall",
+    "call_tool",
+    "call_tools",
+    "create_test_context",
+    "fail",
+    "reply",
+    "run_agent_test",
+]

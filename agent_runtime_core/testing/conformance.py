@@ -1,0 +1,264 @@
+"""The conformance contract every runtime (native or adapter) meets: scenarios and checks.
+
+Each scenario is a scripted model plus what a run of it must produce. An adapter's tests build the
+scenario natively in their framework, point the framework's real client at an
+`OpenAICompatibleServer` serving `scenario.model()`, run it through `AgentRunner`, and call
+`check_run(...)`. The grammar is the one of ARCHITECTURE.md:
+
+    RUN_STARTED ( STEP_STARTED ... STEP_COMPLETED )* ... RUN_SUCCEEDED | RUN_FAILED | ...
+
+Payload conventions all runtimes share:
+- TOOL_CALL: `tool_call_id` (the model's id), `name`, `arguments` (a dict when the model's JSON
+  parses to an object, else the raw string).
+- TOOL_RESULT: `tool_call_id`, `name`, and `result` (a string) or `error` (a string).
+- LLM_CALL_COMPLETED: `model`, `usage` = {`input_tokens`: int, `output_tokens`: int}.
+- ASSISTANT_MESSAGE: `content` (str), for each assistant message with text.
+- RUN_SUCCEEDED: `final_output` with `response` (str), the final answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ..events.base import TERMINAL_EVENT_TYPES, Event, EventType
+from ..runtime import RunResult, RunStatus
+from .scripted import ScriptedModel, ScriptRequest, Turn, call_tool, reply
+
+__all__ = [
+    "CORE_EVENT_TYPES",
+    "WEATHER_ANSWER",
+    "WEATHER_QUESTION",
+    "WEATHER_TOOL_RESULT",
+    "ConformanceError",
+    "check_grammar",
+    "check_weather_run",
+    "core_sequence",
+    "failing_tool_model",
+    "get_weather",
+    "get_weather_failing",
+    "slow_model",
+    "tool_arguments",
+    "weather_for",
+    "weather_model",
+]
+
+
+class ConformanceError(AssertionError):
+    """A run broke the shared event grammar or a scenario's expectations."""
+
+
+# -- the weather scenario ----------------------------------------------------------------------
+
+WEATHER_QUESTION = "What's the weather in Paris?"
+"""The user's message of the weather scenario."""
+
+
+def weather_for(city: str) -> str:
+    """What `get_weather` answers for `city`."""
+    return f"Sunny, 22°C in {city}"
+
+
+WEATHER_TOOL_RESULT = weather_for("Paris")
+"""What the tool returns in the weather scenario."""
+WEATHER_ANSWER = f"The weather in Paris: {WEATHER_TOOL_RESULT}."
+"""The final answer of the weather scenario."""
+
+
+def get_weather(city: str) -> str:
+    """Get the current weather for a city.
+
+    Args:
+        city: The city's name, e.g. Paris.
+    """
+    return weather_for(city)
+
+
+def get_weather_failing(city: str) -> str:
+    """Get the current weather for a city (this one always fails: the failing-tool scenario).
+
+    Args:
+        city: The city's name.
+    """
+    raise ValueError(f"weather service has no data for {city}")
+
+
+def _city_of(request: ScriptRequest) -> str:
+    """The city named at the end of the user's question ("... in Paris?" -> "Paris")."""
+    words = request.last_user_message.rstrip("?!. ").split()
+    return words[-1] if words else "Paris"
+
+
+def _answer(request: ScriptRequest) -> str:
+    results = request.tool_results
+    if not results:
+        return "I could not get the weather."
+    return f"The weather in {_city_of(request)}: {results[-1].content}."
+
+
+def weather_model(model: str = "scripted-weather") -> ScriptedModel:
+    """Turn 0 calls `get_weather` for the city in the question; turn 1 answers from its result.
+
+    The city comes from the question, so concurrent runs asking about different cities each get
+    their own call and answer (the concurrency scenario).
+    """
+
+    def ask(request: ScriptRequest) -> Turn:
+        return call_tool("get_weather", {"city": _city_of(request)})
+
+    return ScriptedModel([ask, reply(_answer)], model=model)
+
+
+def failing_tool_model(model: str = "scripted-weather") -> ScriptedModel:
+    """Like `weather_model`; the agent's tool fails, and the model answers from the error."""
+
+    def answer(request: ScriptRequest) -> str:
+        results = request.tool_results
+        return f"Sorry, I could not get the weather: {results[-1].content}" if results else "Sorry."
+
+    return ScriptedModel([call_tool("get_weather", {"city": "Atlantis"}), reply(answer)], model=model)
+
+
+def slow_model(delay: float = 5.0, model: str = "scripted-weather") -> ScriptedModel:
+    """The weather scenario whose first model call takes `delay` seconds (the cancel scenario:
+    cancel during that call; no second model call may follow)."""
+
+    def ask(request: ScriptRequest) -> Turn:
+        return call_tool("get_weather", {"city": _city_of(request)}, delay=delay)
+
+    return ScriptedModel([ask, reply(_answer)], model=model)
+
+
+# -- checks ------------------------------------------------------------------------------------
+
+CORE_EVENT_TYPES = frozenset(
+    {
+        EventType.RUN_STARTED,
+        EventType.LLM_CALL_STARTED,
+        EventType.LLM_CALL_COMPLETED,
+        EventType.LLM_CALL_FAILED,
+        EventType.TOOL_CALL,
+        EventType.TOOL_RESULT,
+        EventType.ASSISTANT_MESSAGE,
+        *TERMINAL_EVENT_TYPES,
+    }
+)
+"""The events every runtime emits alike; steps, deltas, progress and checkpoints vary by
+framework (a LangGraph node is not a CrewAI task) and are checked for shape only."""
+
+WEATHER_CORE_SEQUENCE = [
+    EventType.RUN_STARTED,
+    EventType.LLM_CALL_STARTED,
+    EventType.LLM_CALL_COMPLETED,
+    EventType.TOOL_CALL,
+    EventType.TOOL_RESULT,
+    EventType.LLM_CALL_STARTED,
+    EventType.LLM_CALL_COMPLETED,
+    EventType.ASSISTANT_MESSAGE,
+    EventType.RUN_SUCCEEDED,
+]
+
+
+def core_sequence(events: Sequence[Event]) -> list[EventType]:
+    """The run's event types, keeping only `CORE_EVENT_TYPES`."""
+    return [e.type for e in events if e.type in CORE_EVENT_TYPES]
+
+
+def _fail(message: str, events: Sequence[Event]) -> ConformanceError:
+    listing = "\n".join(f"  {e.seq:>3} {e.type.value:<20} step={e.step} {json.dumps(e.payload, default=str)[:150]}" for e in events)
+    return ConformanceError(f"{message}\nEvents:\n{listing}")
+
+
+def check_grammar(events: Sequence[Event]) -> None:
+    """Check the shared grammar: one run, gap-free seq, RUN_STARTED first, one terminal event
+    last, balanced steps and LLM calls, tool results paired with calls, payload keys present."""
+    if not events:
+        raise ConformanceError("The run produced no events.")
+    if len({e.run_id for e in events}) != 1:
+        raise _fail("Events of several runs are mixed in one stream.", events)
+    if [e.seq for e in events] != list(range(events[0].seq, events[0].seq + len(events))):
+        raise _fail("Sequence numbers have gaps or are out of order.", events)
+    if events[0].type is not EventType.RUN_STARTED:
+        raise _fail("The first event must be RUN_STARTED.", events)
+    terminal = [e for e in events if e.type in TERMINAL_EVENT_TYPES]
+    if len(terminal) != 1 or terminal[0] is not events[-1]:
+        raise _fail("Exactly one terminal event, at the end, is required.", events)
+
+    open_steps: list[str] = []
+    llm_open = 0
+    tool_calls: dict[str, str] = {}
+    for event in events:
+        p, t = event.payload, event.type
+        if t is EventType.STEP_STARTED:
+            if not isinstance(p.get("name"), str) or p.get("kind") not in {"node", "task", "agent", "step", "handoff"}:
+                raise _fail(f"STEP_STARTED #{event.seq} needs a `name` and a `kind`.", events)
+            open_steps.append(p["name"])
+        elif t in (EventType.STEP_COMPLETED, EventType.STEP_FAILED):
+            if p.get("name") not in open_steps:
+                raise _fail(f"{t.name} #{event.seq} closes step {p.get('name')!r}, which is not open.", events)
+            open_steps.remove(p["name"])
+        elif t is EventType.LLM_CALL_STARTED:
+            if not isinstance(p.get("model"), str):
+                raise _fail(f"LLM_CALL_STARTED #{event.seq} needs `model`.", events)
+            llm_open += 1
+        elif t in (EventType.LLM_CALL_COMPLETED, EventType.LLM_CALL_FAILED):
+            llm_open -= 1
+            if llm_open < 0:
+                raise _fail(f"{t.name} #{event.seq} without a started call.", events)
+            if t is EventType.LLM_CALL_COMPLETED:
+                usage = p.get("usage")
+                if not isinstance(p.get("model"), str) or not isinstance(usage, dict) or not all(
+                    isinstance(usage.get(k), int) for k in ("input_tokens", "output_tokens")
+                ):
+                    raise _fail(f"LLM_CALL_COMPLETED #{event.seq} needs `model` and integer `usage`.", events)
+        elif t is EventType.TOOL_CALL:
+            if not all(isinstance(p.get(k), str) for k in ("tool_call_id", "name")) or "arguments" not in p:
+                raise _fail(f"TOOL_CALL #{event.seq} needs `tool_call_id`, `name`, `arguments`.", events)
+            tool_calls[p["tool_call_id"]] = p["name"]
+        elif t is EventType.TOOL_RESULT:
+            call_id = p.get("tool_call_id")
+            if call_id not in tool_calls or p.get("name") != tool_calls[call_id]:
+                raise _fail(f"TOOL_RESULT #{event.seq} does not answer an earlier TOOL_CALL.", events)
+            if ("result" in p) == ("error" in p):
+                raise _fail(f"TOOL_RESULT #{event.seq} needs exactly one of `result`, `error`.", events)
+        elif t is EventType.ASSISTANT_MESSAGE and not isinstance(p.get("content"), str):
+            raise _fail(f"ASSISTANT_MESSAGE #{event.seq} needs string `content`.", events)
+    if events[-1].type is EventType.RUN_SUCCEEDED and (open_steps or llm_open):
+        raise _fail(f"Run succeeded with open steps {open_steps} or {llm_open} unfinished LLM call(s).", events)
+
+
+def check_weather_run(result: RunResult, events: Sequence[Event], *, city: str = "Paris") -> None:
+    """Check a run of the weather scenario: grammar, core sequence, tool payloads, final answer."""
+    check_grammar(events)
+    if result.status is not RunStatus.SUCCEEDED:
+        raise _fail(f"The run did not succeed: {result.status} {result.error}", events)
+    if core_sequence(events) != WEATHER_CORE_SEQUENCE:
+        raise _fail(f"Core sequence differs: {[t.name for t in core_sequence(events)]}", events)
+    call = next(e for e in events if e.type is EventType.TOOL_CALL).payload
+    if call["name"] != "get_weather" or call["arguments"] != {"city": city}:
+        raise _fail(f"Unexpected tool call payload: {call}", events)
+    tool_result = next(e for e in events if e.type is EventType.TOOL_RESULT).payload
+    if tool_result.get("result") != weather_for(city):
+        raise _fail(f"Unexpected tool result payload: {tool_result}", events)
+    answer = f"The weather in {city}: {weather_for(city)}."
+    if result.final_output.get("response") != answer:
+        raise _fail(f"Final output {result.final_output!r} != {{'response': {answer!r}}}", events)
+    message = next(e for e in events if e.type is EventType.ASSISTANT_MESSAGE).payload
+    if message["content"] != answer:
+        raise _fail(f"ASSISTANT_MESSAGE {message!r} is not the final answer.", events)
+
+
+def tool_arguments(raw: Any) -> Any:
+    """The TOOL_CALL `arguments` convention: a dict when `raw` is a JSON object, else `raw`."""
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, str):
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            return raw
+        if isinstance(parsed, dict):
+            return parsed
+    return raw
+
