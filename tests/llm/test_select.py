@@ -14,7 +14,7 @@ def test_default_provider_is_openai_with_config_key_and_model() -> None:
     client = get_llm_client()
     assert type(client).__name__ == "OpenAIClient"
     assert isinstance(client, LLMClient)
-    assert getattr(client, "default_model") == "gpt-x"
+    assert client.default_model == "gpt-x"
     assert "sk-test-select-123456" not in repr(client)
 
 
