@@ -48,7 +48,8 @@ def test_readme_has_examples_and_few_skips() -> None:
 
 
 def test_every_readme_example_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)  # examples that write files (SQLite) write here
+    monkeypatch.chdir(tmp_path)  # examples that write files (SQLite, persistence) write here
+    monkeypatch.setenv("AGENT_RUNTIME_GLOBAL_DIR", str(tmp_path / "global"))  # never the real home
     model = ScriptedModel([reply("Hello! How can I help?")], model="gpt-4o")
     with OpenAICompatibleServer(model) as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
@@ -77,4 +78,6 @@ def test_every_readme_example_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert "'process': {'processed': 6}, 'validate': {'valid': True}}" in printed
     assert "get_weather\n" in printed
     assert "run.succeeded" in printed and "llm.call.completed" in printed
+    assert "Alice\n" in printed and "hi\n" in printed
+    assert (tmp_path / ".agent_runtime").is_dir() and (tmp_path / "global").is_dir()
     assert model.calls >= 2  # MyAgent really went through the OpenAI SDK to the server
