@@ -31,7 +31,8 @@ class InMemoryEventBus:
         if max_runs < 1:
             raise ValueError(f"`max_runs` must be >= 1; got {max_runs}.")
         self._max_runs = max_runs
-        self._runs: OrderedDict[str, _RunLog] = OrderedDict()
+        self._runs: dict[str, _RunLog] = {}
+        self._finished: OrderedDict[str, None] = OrderedDict()  # eviction candidates, oldest first
 
     def __repr__(self) -> str:
         return f"InMemoryEventBus(runs={len(self._runs)}, max_runs={self._max_runs})"
@@ -45,12 +46,16 @@ class InMemoryEventBus:
         return log
 
     def _evict(self) -> None:
-        excess = len(self._runs) - self._max_runs
-        for run_id in [r for r, log in self._runs.items() if log.finished and not log.waiters]:
-            if excess <= 0:
-                break
-            del self._runs[run_id]
-            excess -= 1
+        kept: list[str] = []
+        while len(self._runs) > self._max_runs and self._finished:
+            run_id, _ = self._finished.popitem(last=False)
+            log = self._runs.get(run_id)
+            if log is not None and log.waiters:
+                kept.append(run_id)  # someone is still reading it
+            elif log is not None:
+                del self._runs[run_id]
+        for run_id in kept:
+            self._finished[run_id] = None
 
     async def publish(self, event: Event) -> None:
         log = self._log(event.run_id)
@@ -62,7 +67,12 @@ class InMemoryEventBus:
                 f"Event seq {event.seq} for run {event.run_id!r} would leave a gap after {last}."
             )
         log.events.append(event)
-        log.finished = event.type in TERMINAL_EVENT_TYPES
+        finished = event.type in TERMINAL_EVENT_TYPES
+        if finished:
+            self._finished[event.run_id] = None
+        elif log.finished:
+            self._finished.pop(event.run_id, None)  # resumed after RUN_INTERRUPTED
+        log.finished = finished
         if log.waiters:
             waiters, log.waiters = log.waiters, []
             for waiter in waiters:
