@@ -350,7 +350,7 @@ async def test_default_backends_follow_configure(tmp_path: Any) -> None:
     assert isinstance(runner.state_store, SQLiteStateStore) and runner.state_store.db_path.endswith("cfg.db")
     await runner.state_store.close()
     configure(state_store_backend="redis", event_bus_backend="memory")
-    with pytest.raises(UserError, match="state_store"):
+    with pytest.raises(UserError, match="redis_url"):
         AgentRunner()
 
 

@@ -7,6 +7,11 @@ searching, branch paths, ready tasks, task updates) or, for optional capabilitie
 
 All methods are `async`. `scope` arguments take a `Scope` or its string value (`"project"`);
 anything else raises `UserError` naming the allowed scopes.
+
+The built-in backends also share, from here, memory and preferences written once on five storage
+primitives (`_KeyValueMemoryStore`, `_KeyValuePreferencesStore`), the argument checks (`require`,
+`optional_id`, `optional_enum`), the task-list record (`task_list_record`, `task_list_order`,
+`fill_task_list`) and the query filters (`filter_*`), so the backends differ only in storage.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+E = TypeVar("E", bound=enum.Enum)
 
 MAX_KEY_LENGTH = 512
 GLOBAL_DIR_ENV = "AGENT_RUNTIME_GLOBAL_DIR"
@@ -146,6 +152,24 @@ def check_key(key: Any, what: str = "key") -> str:
 def coerce_id(value: Any, what: str = "id") -> UUID:
     """`value` (a UUID or UUID string) as a `UUID`; anything else, such as a path, is a UserError."""
     return _convert(UUID, value, what)  # type: ignore[no-any-return]
+
+
+def optional_id(value: UUID | str | None, what: str) -> UUID | None:
+    """`coerce_id(value, what)`, or None for None: an id filter that may be absent."""
+    return None if value is None else coerce_id(value, what)
+
+
+def optional_enum(enum_type: type[E], value: E | str | None, what: str) -> E | None:
+    """`value` as a member of `enum_type`, or None for None: an enum filter that may be absent."""
+    return None if value is None else _convert(enum_type, value, what)
+
+
+def require(value: Any, model: type[T], what: str) -> T:
+    """`value` if it is a `model`; otherwise a `UserError` naming the argument `what`."""
+    if not isinstance(value, model):
+        article = "an" if model.__name__[0] in "AEIOU" else "a"
+        raise UserError(f"`{what}` must be {article} {model.__name__}; got {type(value).__name__}.")
+    return value
 
 
 def cosine_similarity(a: Sequence[float], b: Sequence[float]) -> float:
@@ -285,6 +309,23 @@ class ScopeDirs:
         return project_root / "sessions" / self.session_id
 
 
+class _ScopeDirsStore:
+    """What the built-in stores share: the `ScopeDirs` their scopes live in, and their repr."""
+
+    def __init__(
+        self,
+        project_dir: str | os.PathLike[str] | None = None,
+        *,
+        global_dir: str | os.PathLike[str] | None = None,
+        session_id: str | None = None,
+        dirs: ScopeDirs | None = None,
+    ) -> None:
+        self.dirs = dirs or ScopeDirs.resolve(project_dir, global_dir, session_id)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(project_dir={str(self.dirs.project_dir)!r})"
+
+
 def _not_implemented(store: object, method: str) -> NotImplementedError:
     return NotImplementedError(
         f"{type(store).__name__} does not implement `{method}()`; "
@@ -295,7 +336,34 @@ def _not_implemented(store: object, method: str) -> NotImplementedError:
 # -- the store interfaces ----------------------------------------------------------------------
 
 
-class MemoryStore(ABC):
+class _KeyValueInterface(ABC):
+    """What `MemoryStore` and `PreferencesStore` share: JSON values under keys, per scope.
+
+    `get(key)` without a scope looks in SESSION, then PROJECT, then GLOBAL (`LOOKUP_ORDER`);
+    writes without a scope go to `default_scope`, which is all the two interfaces differ in
+    besides their listing methods.
+    """
+
+    default_scope: Scope
+    """Where writes go when no scope is given."""
+
+    @abstractmethod
+    async def get(self, key: str, scope: Scope | str | None = None) -> Any | None:
+        """The value of `key` in `scope`, or None; without a scope, the first in LOOKUP_ORDER."""
+
+    @abstractmethod
+    async def set(self, key: str, value: Any, scope: Scope | str | None = None) -> None:
+        """Store `value` (a JSON value) under `key` in `scope` (default `default_scope`)."""
+
+    async def delete(self, key: str, scope: Scope | str | None = None) -> bool:
+        """Remove `key` from `scope` (default `default_scope`); True if it was there."""
+        raise _not_implemented(self, "delete")
+
+    async def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Release files, connections and threads. Override if your store holds any."""
+
+
+class MemoryStore(_KeyValueInterface):
     """Key-value memory an agent keeps across runs.
 
     Values are JSON values. `get(key)` without a scope looks in SESSION, then PROJECT, then
@@ -308,18 +376,6 @@ class MemoryStore(ABC):
     default_scope: Scope = Scope.PROJECT
     """Where writes go when no scope is given."""
 
-    @abstractmethod
-    async def get(self, key: str, scope: Scope | str | None = None) -> Any | None:
-        """The value of `key` in `scope`, or None; without a scope, the first in LOOKUP_ORDER."""
-
-    @abstractmethod
-    async def set(self, key: str, value: Any, scope: Scope | str | None = None) -> None:
-        """Store `value` (a JSON value) under `key` in `scope` (default PROJECT)."""
-
-    async def delete(self, key: str, scope: Scope | str | None = None) -> bool:
-        """Remove `key` from `scope` (default PROJECT); True if it was there."""
-        raise _not_implemented(self, "delete")
-
     async def list_keys(
         self, scope: Scope | str | None = None, prefix: str | None = None
     ) -> list[str]:
@@ -330,11 +386,8 @@ class MemoryStore(ABC):
         """Remove every key of `scope` (default PROJECT)."""
         raise _not_implemented(self, "clear")
 
-    async def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
-        """Release files, connections and threads. Override if your store holds any."""
 
-
-class PreferencesStore(ABC):
+class PreferencesStore(_KeyValueInterface):
     """User and agent settings (theme, language, default model).
 
     Like `MemoryStore`, but writes without a scope go to GLOBAL: preferences follow the user from
@@ -347,25 +400,83 @@ class PreferencesStore(ABC):
     default_scope: Scope = Scope.GLOBAL
     """Where writes go when no scope is given."""
 
-    @abstractmethod
-    async def get(self, key: str, scope: Scope | str | None = None) -> Any | None:
-        """The preference `key` in `scope`, or None; without a scope, the first in LOOKUP_ORDER."""
-
-    @abstractmethod
-    async def set(self, key: str, value: Any, scope: Scope | str | None = None) -> None:
-        """Set preference `key` (a JSON value) in `scope` (default GLOBAL)."""
-
-    async def delete(self, key: str, scope: Scope | str | None = None) -> bool:
-        """Remove `key` from `scope` (default GLOBAL); True if it was there."""
-        raise _not_implemented(self, "delete")
-
     async def get_all(self, scope: Scope | str | None = None) -> dict[str, Any]:
         """Every preference of `scope`; without a scope, all merged (SESSION wins over PROJECT
         wins over GLOBAL)."""
         raise _not_implemented(self, "get_all")
 
-    async def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
-        """Release files, connections and threads. Override if your store holds any."""
+
+class _KeyValueStore(_KeyValueInterface):
+    """Memory and preferences written once, on five primitives a backend supplies.
+
+    The public methods (documented on the interfaces) validate the key, resolve the scope
+    (`default_scope` for writes, `LOOKUP_ORDER` for reads without one) and call the primitives,
+    which get ready-made `Scope`s: so every backend checks keys and scopes the same way and only
+    says how it stores them.
+    """
+
+    @abstractmethod
+    async def _kv_get(self, key: str, scopes: Sequence[Scope]) -> Any | None:
+        """The value of `key` in the first of `scopes` that has it, or None."""
+
+    @abstractmethod
+    async def _kv_set(self, key: str, value: Any, scope: Scope) -> None:
+        """Store `value` under `key` in `scope`; a `UserError` if it is not a JSON value."""
+
+    @abstractmethod
+    async def _kv_delete(self, key: str, scope: Scope) -> bool:
+        """Remove `key` from `scope`; True if it was there."""
+
+    @abstractmethod
+    async def _kv_all(self, scopes: Sequence[Scope]) -> dict[str, Any]:
+        """Every key of `scopes` merged, later scopes winning over earlier ones."""
+
+    @abstractmethod
+    async def _kv_clear(self, scope: Scope) -> None:
+        """Remove every key of `scope`."""
+
+    def _scope(self, scope: Scope | str | None) -> Scope:
+        return coerce_scope(scope, self.default_scope)
+
+    def _lookup_scopes(self, scope: Scope | str | None) -> tuple[Scope, ...]:
+        """Where a read looks, first match wins: `scope`, or LOOKUP_ORDER without one."""
+        return LOOKUP_ORDER if scope is None else (self._scope(scope),)
+
+    def _merge_scopes(self, scope: Scope | str | None) -> tuple[Scope, ...]:
+        """What a merged read combines: `scope`, or every scope broadest first (narrower win)."""
+        return tuple(reversed(LOOKUP_ORDER)) if scope is None else (self._scope(scope),)
+
+    async def get(self, key: str, scope: Scope | str | None = None) -> Any | None:
+        check_key(key)
+        return await self._kv_get(key, self._lookup_scopes(scope))
+
+    async def set(self, key: str, value: Any, scope: Scope | str | None = None) -> None:
+        check_key(key)
+        await self._kv_set(key, value, self._scope(scope))
+
+    async def delete(self, key: str, scope: Scope | str | None = None) -> bool:
+        check_key(key)
+        return await self._kv_delete(key, self._scope(scope))
+
+
+class _KeyValueMemoryStore(_KeyValueStore, MemoryStore):
+    """A `MemoryStore` built on the `_KeyValueStore` primitives (the built-in backends' own)."""
+
+    async def list_keys(
+        self, scope: Scope | str | None = None, prefix: str | None = None
+    ) -> list[str]:
+        keys = await self._kv_all(self._merge_scopes(scope))
+        return sorted(k for k in keys if prefix is None or k.startswith(prefix))
+
+    async def clear(self, scope: Scope | str | None = None) -> None:
+        await self._kv_clear(self._scope(scope))
+
+
+class _KeyValuePreferencesStore(_KeyValueStore, PreferencesStore):
+    """A `PreferencesStore` built on the `_KeyValueStore` primitives (the built-in backends' own)."""
+
+    async def get_all(self, scope: Scope | str | None = None) -> dict[str, Any]:
+        return await self._kv_all(self._merge_scopes(scope))
 
 
 class ConversationStore(ABC):
@@ -460,7 +571,7 @@ class ConversationStore(ABC):
             for c in await self.list_conversations(scope, limit=None)
             if conversation_matches(c, needle)
         ]
-        return found if limit is None else found[:limit]
+        return page(found, limit, 0)
 
     async def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release files, connections and threads. Override if your store holds any."""
@@ -468,8 +579,7 @@ class ConversationStore(ABC):
 
 def append_message(conv: Conversation, message: ConversationMessage) -> None:
     """Append `message` to `conv` (refusing a duplicate id) and move `updated_at` forward."""
-    if not isinstance(message, ConversationMessage):
-        raise UserError(f"`message` must be a ConversationMessage; got {type(message).__name__}.")
+    require(message, ConversationMessage, "message")
     if any(m.id == message.id for m in conv.messages):
         raise UserError(f"Conversation {conv.id} already has a message with id {message.id}.")
     conv.messages.append(message)
@@ -580,6 +690,44 @@ class TaskStore(ABC):
         """Release files, connections and threads. Override if your store holds any."""
 
 
+def task_list_record(task_list: TaskList) -> dict[str, Any]:
+    """Link each task of `task_list` to it, and return what a backend stores for the list itself.
+
+    That is the list's fields with `tasks` emptied and `task_ids` added: the tasks are stored as
+    tasks (so `update` sees them), and the ids keep their order. `task_list_order` reads it back.
+    """
+    require(task_list, TaskList, "task_list")
+    for task in task_list.tasks:
+        task.task_list_id = task_list.id
+    record = task_list.to_dict()
+    record["tasks"] = []
+    record["task_ids"] = [str(t.id) for t in task_list.tasks]
+    return record
+
+
+def task_list_order(record: Any) -> dict[UUID, int]:
+    """Each task id of a stored task-list record (see `task_list_record`) -> its position.
+
+    Raises `ValueError`, `TypeError` or `AttributeError` if the record is malformed; the backend
+    turns that into a `CorruptStoreError` naming where it is stored.
+    """
+    return {UUID(t): i for i, t in enumerate(record.get("task_ids", []))}
+
+
+async def fill_task_list(
+    store: TaskStore,
+    task_list: TaskList,
+    task_list_id: UUID,
+    order: dict[UUID, int],
+    scope: Scope | str,
+) -> TaskList:
+    """`task_list` with its current tasks: those saved with it in their `order`, then newer ones."""
+    tasks = await store.list_tasks(scope, task_list_id=task_list_id)
+    tasks.sort(key=lambda t: (order.get(t.id, len(order)), t.created_at))
+    task_list.tasks = tasks
+    return task_list
+
+
 def filter_tasks(
     tasks: Iterable[Task],
     conversation_id: UUID | str | None,
@@ -587,9 +735,9 @@ def filter_tasks(
     task_list_id: UUID | str | None,
 ) -> list[Task]:
     """Tasks matching every filter given, oldest first."""
-    cid = coerce_id(conversation_id, "conversation_id") if conversation_id is not None else None
-    lid = coerce_id(task_list_id, "task_list_id") if task_list_id is not None else None
-    st = _convert(TaskState, state, "state") if state is not None else None
+    cid = optional_id(conversation_id, "conversation_id")
+    lid = optional_id(task_list_id, "task_list_id")
+    st = optional_enum(TaskState, state, "state")
     out = [
         t
         for t in tasks
@@ -690,10 +838,20 @@ def filter_facts(
     facts: Iterable[Fact], fact_type: FactType | str | None, limit: int | None
 ) -> list[Fact]:
     """Facts of `fact_type` (all if None), most recently updated first, at most `limit`."""
-    ft = _convert(FactType, fact_type, "fact_type") if fact_type is not None else None
+    ft = optional_enum(FactType, fact_type, "fact_type")
     out = [f for f in facts if ft is None or f.fact_type is ft]
     out.sort(key=lambda f: (f.updated_at, str(f.id)), reverse=True)
     return page(out, limit, 0)
+
+
+def filter_summaries(
+    summaries: Iterable[Summary], conversation_id: UUID | str | None
+) -> list[Summary]:
+    """Summaries of `conversation_id` (all if None), newest first."""
+    cid = optional_id(conversation_id, "conversation_id")
+    out = [s for s in summaries if cid is None or s.conversation_id == cid]
+    out.sort(key=lambda s: (s.created_at, str(s.id)), reverse=True)
+    return out
 
 
 class AuditStore(ABC):
@@ -767,6 +925,14 @@ class AuditStore(ABC):
         """Release files, connections and threads. Override if your store holds any."""
 
 
+def mark_resolved(error: ErrorRecord, resolution: str) -> ErrorRecord:
+    """`error`, changed in place to say it was resolved now, with `resolution`."""
+    error.resolved = True
+    error.resolved_at = utcnow()
+    error.resolution = resolution
+    return error
+
+
 def filter_events(
     entries: Iterable[AuditEntry],
     event_type: AuditEventType | str | None,
@@ -776,8 +942,8 @@ def filter_events(
     limit: int | None,
 ) -> list[AuditEntry]:
     """Entries matching every filter given, oldest first, at most `limit`."""
-    et = _convert(AuditEventType, event_type, "event_type") if event_type is not None else None
-    cid = coerce_id(conversation_id, "conversation_id") if conversation_id is not None else None
+    et = optional_enum(AuditEventType, event_type, "event_type")
+    cid = optional_id(conversation_id, "conversation_id")
     out = [
         e
         for e in entries
@@ -798,7 +964,7 @@ def filter_errors(
     limit: int | None,
 ) -> list[ErrorRecord]:
     """Error records matching every filter given, oldest first, at most `limit`."""
-    sv = _convert(ErrorSeverity, severity, "severity") if severity is not None else None
+    sv = optional_enum(ErrorSeverity, severity, "severity")
     out = [
         e
         for e in errors

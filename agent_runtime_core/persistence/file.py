@@ -42,32 +42,34 @@ from uuid import UUID
 from agent_runtime_core.errors import UserError
 
 from .base import (
-    LOOKUP_ORDER,
     AuditStore,
     ConversationStore,
     CorruptStoreError,
     KnowledgeStore,
-    MemoryStore,
-    PreferencesStore,
     RecordNotFoundError,
     Scope,
-    ScopeDirs,
     StoreVersionError,
     TaskStore,
+    _KeyValueMemoryStore,
+    _KeyValuePreferencesStore,
+    _ScopeDirsStore,
     append_message,
     apply_task_changes,
-    check_key,
     coerce_id,
     coerce_scope,
-    conversation_matches,
+    fill_task_list,
     filter_errors,
     filter_events,
     filter_facts,
     filter_metrics,
+    filter_summaries,
     filter_tasks,
+    mark_resolved,
     page,
     rank_by_similarity,
-    select_messages,
+    require,
+    task_list_order,
+    task_list_record,
 )
 from .models import (
     AuditEntry,
@@ -85,7 +87,6 @@ from .models import (
     TaskList,
     TaskState,
     _Model,
-    utcnow,
 )
 
 if sys.platform != "win32":
@@ -257,21 +258,8 @@ class _Collection:
         self.model = model
 
 
-class _FileStore:
+class _FileStore(_ScopeDirsStore):
     """What every file store shares: where scopes live and how to run blocking I/O."""
-
-    def __init__(
-        self,
-        project_dir: str | os.PathLike[str] | None = None,
-        *,
-        global_dir: str | os.PathLike[str] | None = None,
-        session_id: str | None = None,
-        dirs: ScopeDirs | None = None,
-    ) -> None:
-        self.dirs = dirs or ScopeDirs.resolve(project_dir, global_dir, session_id)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(project_dir={str(self.dirs.project_dir)!r})"
 
     def _root(self, scope: Scope | str | None, default: Scope = Scope.PROJECT) -> Path:
         return self.dirs.root(coerce_scope(scope, default))
@@ -327,10 +315,10 @@ class _FileStore:
             _atomic_write(path, payload)
             return result
 
-    async def _put(self, scope: Scope | str, coll: _Collection, record: _Model, rid: UUID) -> None:
-        if not isinstance(record, coll.model):
-            raise UserError(f"Expected a {coll.model.__name__}; got {type(record).__name__}.")
-        await self._io(self._sync_put, self._root(scope), coll, record, rid)
+    async def _put(self, scope: Scope | str, coll: _Collection, record: Any, what: str) -> None:
+        """Create or replace `record` (the argument `what`, which must be a `coll.model`)."""
+        require(record, coll.model, what)
+        await self._io(self._sync_put, self._root(scope), coll, record, record.id)
 
     async def _get(
         self, scope: Scope | str, coll: _Collection, model: type[M], record_id: UUID | str
@@ -357,11 +345,11 @@ class _FileStore:
 
 
 class _FileKeyValue(_FileStore):
-    """Keys of one scope in one JSON file, changed under an exclusive lock."""
+    """The `_KeyValueStore` primitives: the keys of a scope in one JSON file, changed under an
+    exclusive lock. `_file` names the file, `_kind` its envelope kind."""
 
-    _file = "memory.json"
-    _kind = "memory"
-    default_scope: Scope
+    _file: str
+    _kind: str
 
     def _doc(self, scope: Scope) -> Path:
         return self.dirs.root(scope) / self._file
@@ -388,10 +376,7 @@ class _FileKeyValue(_FileStore):
             )
             return result
 
-    async def _kv_get(self, key: str, scope: Scope | str | None) -> Any | None:
-        check_key(key)
-        scopes = LOOKUP_ORDER if scope is None else (coerce_scope(scope, self.default_scope),)
-
+    async def _kv_get(self, key: str, scopes: Sequence[Scope]) -> Any | None:
         def lookup() -> Any | None:
             for s in scopes:
                 doc = self._sync_read(s)
@@ -401,95 +386,51 @@ class _FileKeyValue(_FileStore):
 
         return await self._io(lookup)
 
-    async def _kv_set(self, key: str, value: Any, scope: Scope | str | None) -> None:
-        check_key(key)
-        s = coerce_scope(scope, self.default_scope)
+    async def _kv_set(self, key: str, value: Any, scope: Scope) -> None:
         _encode(self._kind, value, f"The value of {key!r}")  # fail early, in the caller's frame
         copy = json.loads(json.dumps(value))
 
         def change(doc: dict[str, Any]) -> None:
             doc[key] = copy
 
-        await self._io(self._sync_change, s, change)
+        await self._io(self._sync_change, scope, change)
 
-    async def _kv_delete(self, key: str, scope: Scope | str | None) -> bool:
-        check_key(key)
-        s = coerce_scope(scope, self.default_scope)
-
+    async def _kv_delete(self, key: str, scope: Scope) -> bool:
         def lookup_then_change() -> bool:
-            if key not in self._sync_read(s):
+            if key not in self._sync_read(scope):
                 return False
-            return self._sync_change(s, lambda doc: doc.pop(key, _MISSING) is not _MISSING)
+            return self._sync_change(scope, lambda doc: doc.pop(key, _MISSING) is not _MISSING)
 
         return await self._io(lookup_then_change)
 
-    async def _kv_all(self, scope: Scope | str | None) -> dict[str, Any]:
-        scopes = (
-            tuple(reversed(LOOKUP_ORDER))
-            if scope is None
-            else (coerce_scope(scope, self.default_scope),)
-        )
-
+    async def _kv_all(self, scopes: Sequence[Scope]) -> dict[str, Any]:
         def merged() -> dict[str, Any]:
             out: dict[str, Any] = {}
-            for s in scopes:  # broadest first, so narrower scopes win
+            for s in scopes:
                 out.update(self._sync_read(s))
             return out
 
         return await self._io(merged)
 
-    async def _kv_clear(self, scope: Scope | str | None) -> None:
-        s = coerce_scope(scope, self.default_scope)
-        await self._io(self._sync_change, s, lambda doc: doc.clear())
+    async def _kv_clear(self, scope: Scope) -> None:
+        await self._io(self._sync_change, scope, lambda doc: doc.clear())
 
 
 _MISSING = object()
 
 
-class FileMemoryStore(_FileKeyValue, MemoryStore):
+class FileMemoryStore(_FileKeyValue, _KeyValueMemoryStore):
     """`MemoryStore` in `memory.json` of each scope's directory."""
 
     _file = "memory.json"
     _kind = "memory"
-    default_scope = Scope.PROJECT
-
-    async def get(self, key: str, scope: Scope | str | None = None) -> Any | None:
-        return await self._kv_get(key, scope)
-
-    async def set(self, key: str, value: Any, scope: Scope | str | None = None) -> None:
-        await self._kv_set(key, value, scope)
-
-    async def delete(self, key: str, scope: Scope | str | None = None) -> bool:
-        return await self._kv_delete(key, scope)
-
-    async def list_keys(
-        self, scope: Scope | str | None = None, prefix: str | None = None
-    ) -> list[str]:
-        keys = await self._kv_all(scope)
-        return sorted(k for k in keys if prefix is None or k.startswith(prefix))
-
-    async def clear(self, scope: Scope | str | None = None) -> None:
-        await self._kv_clear(scope)
 
 
-class FilePreferencesStore(_FileKeyValue, PreferencesStore):
+class FilePreferencesStore(_FileKeyValue, _KeyValuePreferencesStore):
     """`PreferencesStore` in `preferences.json` of each scope's directory."""
 
     _file = "preferences.json"
     _kind = "preferences"
-    default_scope = Scope.GLOBAL
-
-    async def get(self, key: str, scope: Scope | str | None = None) -> Any | None:
-        return await self._kv_get(key, scope)
-
-    async def set(self, key: str, value: Any, scope: Scope | str | None = None) -> None:
-        await self._kv_set(key, value, scope)
-
-    async def delete(self, key: str, scope: Scope | str | None = None) -> bool:
-        return await self._kv_delete(key, scope)
-
-    async def get_all(self, scope: Scope | str | None = None) -> dict[str, Any]:
-        return await self._kv_all(scope)
 
 
 # -- conversations -----------------------------------------------------------------------------
@@ -505,11 +446,7 @@ class FileConversationStore(_FileStore, ConversationStore):
     """
 
     async def save(self, conversation: Conversation, scope: Scope | str = Scope.PROJECT) -> None:
-        if not isinstance(conversation, Conversation):
-            raise UserError(
-                f"`conversation` must be a Conversation; got {type(conversation).__name__}."
-            )
-        await self._put(scope, _CONVERSATIONS, conversation, conversation.id)
+        await self._put(scope, _CONVERSATIONS, conversation, "conversation")
 
     async def get(
         self, conversation_id: UUID | str, scope: Scope | str = Scope.PROJECT
@@ -538,10 +475,7 @@ class FileConversationStore(_FileStore, ConversationStore):
         scope: Scope | str = Scope.PROJECT,
     ) -> None:
         cid = coerce_id(conversation_id, "conversation_id")
-        if not isinstance(message, ConversationMessage):
-            raise UserError(
-                f"`message` must be a ConversationMessage; got {type(message).__name__}."
-            )
+        require(message, ConversationMessage, "message")
         _encode("message", message.to_dict(), f"Message {message.id}")  # fail early if not JSON
         await self._io(
             self._sync_modify,
@@ -551,27 +485,6 @@ class FileConversationStore(_FileStore, ConversationStore):
             cid,
             lambda conv: append_message(conv, message),
         )
-
-    async def get_messages(
-        self,
-        conversation_id: UUID | str,
-        scope: Scope | str = Scope.PROJECT,
-        limit: int | None = None,
-        before: datetime | None = None,
-    ) -> list[ConversationMessage]:
-        conv = await self.get(conversation_id, scope)
-        return [] if conv is None else select_messages(conv.messages, limit, before)
-
-    async def search(
-        self, query: str, scope: Scope | str = Scope.PROJECT, limit: int | None = 20
-    ) -> list[Conversation]:
-        needle = query.casefold()
-        found = [
-            c
-            for c in await self.list_conversations(scope, limit=None)
-            if conversation_matches(c, needle)
-        ]
-        return page(found, limit, 0)
 
 
 # -- tasks -------------------------------------------------------------------------------------
@@ -584,9 +497,7 @@ class FileTaskStore(_FileStore, TaskStore):
     """`TaskStore` with one JSON file per task and per task list."""
 
     async def save(self, task: Task, scope: Scope | str = Scope.PROJECT) -> None:
-        if not isinstance(task, Task):
-            raise UserError(f"`task` must be a Task; got {type(task).__name__}.")
-        await self._put(scope, _TASKS, task, task.id)
+        await self._put(scope, _TASKS, task, "task")
 
     async def get(self, task_id: UUID | str, scope: Scope | str = Scope.PROJECT) -> Task | None:
         return await self._get(scope, _TASKS, Task, task_id)
@@ -619,14 +530,8 @@ class FileTaskStore(_FileStore, TaskStore):
         return await self._io(self._sync_modify, self._root(scope), _TASKS, Task, tid, change)
 
     async def save_task_list(self, task_list: TaskList, scope: Scope | str = Scope.PROJECT) -> None:
-        if not isinstance(task_list, TaskList):
-            raise UserError(f"`task_list` must be a TaskList; got {type(task_list).__name__}.")
+        header = task_list_record(task_list)
         root = self._root(scope)
-        for task in task_list.tasks:
-            task.task_list_id = task_list.id
-        header = task_list.to_dict()
-        header["tasks"] = []
-        header["task_ids"] = [str(t.id) for t in task_list.tasks]
 
         def save_all() -> None:
             for task in task_list.tasks:
@@ -648,14 +553,11 @@ class FileTaskStore(_FileStore, TaskStore):
         if header is None:
             return None
         try:
-            order = {UUID(t): i for i, t in enumerate(header.get("task_ids", []))}
+            order = task_list_order(header)
             task_list = TaskList.from_dict(header)
         except (UserError, TypeError, ValueError, AttributeError) as e:
             raise _corrupt(path, f"not a valid TaskList: {e}") from None
-        tasks = await self.list_tasks(scope, task_list_id=lid)
-        tasks.sort(key=lambda t: (order.get(t.id, len(order)), t.created_at))
-        task_list.tasks = tasks
-        return task_list
+        return await fill_task_list(self, task_list, lid, order, scope)
 
 
 # -- knowledge ---------------------------------------------------------------------------------
@@ -672,7 +574,7 @@ class FileKnowledgeStore(_FileStore, KnowledgeStore):
     """
 
     async def save_fact(self, fact: Fact, scope: Scope | str = Scope.PROJECT) -> None:
-        await self._put(scope, _FACTS, fact, fact.id)
+        await self._put(scope, _FACTS, fact, "fact")
 
     async def get_fact(
         self, fact_id: UUID | str, scope: Scope | str = Scope.PROJECT
@@ -691,7 +593,7 @@ class FileKnowledgeStore(_FileStore, KnowledgeStore):
         return await self._del(scope, _FACTS, fact_id)
 
     async def save_summary(self, summary: Summary, scope: Scope | str = Scope.PROJECT) -> None:
-        await self._put(scope, _SUMMARIES, summary, summary.id)
+        await self._put(scope, _SUMMARIES, summary, "summary")
 
     async def get_summary(
         self, summary_id: UUID | str, scope: Scope | str = Scope.PROJECT
@@ -701,19 +603,13 @@ class FileKnowledgeStore(_FileStore, KnowledgeStore):
     async def list_summaries(
         self, scope: Scope | str = Scope.PROJECT, conversation_id: UUID | str | None = None
     ) -> list[Summary]:
-        cid = coerce_id(conversation_id, "conversation_id") if conversation_id is not None else None
-        out = [
-            s
-            for s in await self._all(scope, _SUMMARIES, Summary)
-            if cid is None or s.conversation_id == cid
-        ]
-        out.sort(key=lambda s: (s.created_at, str(s.id)), reverse=True)
-        return out
+        summaries = await self._all(scope, _SUMMARIES, Summary)
+        return filter_summaries(summaries, conversation_id)
 
     async def save_embedding(
         self, embedding: Embedding, scope: Scope | str = Scope.PROJECT
     ) -> None:
-        await self._put(scope, _EMBEDDINGS, embedding, embedding.id)
+        await self._put(scope, _EMBEDDINGS, embedding, "embedding")
 
     async def get_embedding(
         self, embedding_id: UUID | str, scope: Scope | str = Scope.PROJECT
@@ -754,15 +650,15 @@ class FileAuditStore(_FileStore, AuditStore):
     """
 
     async def log_event(self, entry: AuditEntry, scope: Scope | str = Scope.PROJECT) -> None:
-        await self._put(scope, _EVENTS, entry, entry.id)
+        await self._put(scope, _EVENTS, entry, "entry")
 
     async def log_error(self, error: ErrorRecord, scope: Scope | str = Scope.PROJECT) -> None:
-        await self._put(scope, _ERRORS, error, error.id)
+        await self._put(scope, _ERRORS, error, "error")
 
     async def record_metric(
         self, metric: PerformanceMetric, scope: Scope | str = Scope.PROJECT
     ) -> None:
-        await self._put(scope, _METRICS, metric, metric.id)
+        await self._put(scope, _METRICS, metric, "metric")
 
     async def get_events(
         self,
@@ -794,15 +690,13 @@ class FileAuditStore(_FileStore, AuditStore):
         self, error_id: UUID | str, resolution: str, scope: Scope | str = Scope.PROJECT
     ) -> ErrorRecord:
         eid = coerce_id(error_id, "error_id")
-
-        def resolve(err: ErrorRecord) -> ErrorRecord:
-            err.resolved = True
-            err.resolved_at = utcnow()
-            err.resolution = resolution
-            return err
-
         return await self._io(
-            self._sync_modify, self._root(scope), _ERRORS, ErrorRecord, eid, resolve
+            self._sync_modify,
+            self._root(scope),
+            _ERRORS,
+            ErrorRecord,
+            eid,
+            lambda err: mark_resolved(err, resolution),
         )
 
     async def get_metrics(

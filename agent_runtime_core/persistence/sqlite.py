@@ -14,39 +14,48 @@ row that cannot be decoded) raises `CorruptStoreError` naming the file; nothing 
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from agent_runtime_core.errors import BackendError, UserError
 
 from .base import (
-    LOOKUP_ORDER,
     AuditStore,
     ConversationStore,
     CorruptStoreError,
     KnowledgeStore,
-    MemoryStore,
-    PreferencesStore,
     RecordNotFoundError,
     Scope,
     ScopeDirs,
     StoreVersionError,
     TaskStore,
+    _KeyValueMemoryStore,
+    _KeyValuePreferencesStore,
+    _ScopeDirsStore,
     append_message,
     apply_task_changes,
     check_key,
     coerce_id,
     coerce_scope,
+    fill_task_list,
     filter_facts,
+    filter_summaries,
+    mark_resolved,
+    optional_enum,
+    optional_id,
     rank_by_similarity,
-    select_messages,
+    require,
+    task_list_order,
+    task_list_record,
 )
 from .models import (
     AuditEntry,
@@ -63,10 +72,8 @@ from .models import (
     Task,
     TaskList,
     TaskState,
-    _convert,
     _Model,
     as_utc,
-    utcnow,
 )
 
 __all__ = [
@@ -167,7 +174,37 @@ def _limit(limit: int | None, offset: int = 0) -> tuple[str, list[Any]]:
     return " LIMIT ? OFFSET ?", [-1 if limit is None else limit, offset]
 
 
-class _SQLiteStore:
+@dataclass(frozen=True)
+class _Table(Generic[M]):
+    """A table holding one model per row: `id`, the `columns` copied out of the record so that
+    queries can filter and sort on them, and the whole record as JSON in `data`."""
+
+    name: str
+    model: type[M]
+    columns: tuple[tuple[str, Callable[[M], Any]], ...] = ()
+
+    @property
+    def upsert(self) -> str:
+        """The statement that creates or replaces a row; its parameters are `row(record)`."""
+        names = ["id", *(name for name, _ in self.columns), "data"]
+        marks = ", ".join("?" * len(names))
+        return f"INSERT OR REPLACE INTO {self.name} ({', '.join(names)}) VALUES ({marks})"
+
+    def row(self, record: M) -> tuple[Any, ...]:
+        """The parameters of `upsert` for `record`."""
+        rid = record.id  # type: ignore[attr-defined]
+        values = (value(record) for _, value in self.columns)
+        return (str(rid), *values, _json(record.to_dict(), f"{self.model.__name__} {rid}"))
+
+
+def _text(value: UUID | enum.Enum | None) -> str | None:
+    """A UUID or enum member as the text stored in a column; None stays NULL."""
+    if value is None:
+        return None
+    return value.value if isinstance(value, enum.Enum) else str(value)
+
+
+class _SQLiteStore(_ScopeDirsStore):
     """What every SQLite store shares: one connection per scope, on one dedicated thread."""
 
     def __init__(
@@ -185,7 +222,7 @@ class _SQLiteStore:
             raise UserError(
                 f"`synchronous` must be OFF, NORMAL, FULL or EXTRA; got {synchronous!r}."
             )
-        self.dirs = dirs or ScopeDirs.resolve(project_dir, global_dir, session_id)
+        super().__init__(project_dir, global_dir=global_dir, session_id=session_id, dirs=dirs)
         self.filename = check_key(filename, "filename")
         self._busy_timeout = busy_timeout_seconds
         self._synchronous = synchronous.upper()
@@ -195,9 +232,6 @@ class _SQLiteStore:
         self._conns: dict[Scope, sqlite3.Connection] = {}
         self._empty_conn: sqlite3.Connection | None = None
         self._closed = False
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(project_dir={str(self.dirs.project_dir)!r})"
 
     def db_path(self, scope: Scope | str) -> Path:
         """The database file of `scope`."""
@@ -299,6 +333,44 @@ class _SQLiteStore:
                 path=path,
             ) from None
 
+    async def _put(self, scope: Scope | str, table: _Table[M], record: M, what: str) -> None:
+        """Create or replace `record` (the argument `what`, which must be a `table.model`)."""
+        row = table.row(require(record, table.model, what))
+        await self._run(scope, lambda c: c.execute(table.upsert, row), write=True)
+
+    async def _get_one(
+        self, scope: Scope | str, table: _Table[M], record_id: UUID | str, what: str
+    ) -> M | None:
+        """The record with this id (the argument `what`), or None."""
+        rid = str(coerce_id(record_id, what))
+        s = coerce_scope(scope, Scope.PROJECT)
+        row = await self._run(
+            s,
+            lambda c: c.execute(f"SELECT data FROM {table.name} WHERE id = ?", (rid,)).fetchone(),
+        )
+        return None if row is None else self._decode(s, table.name, table.model, row[0])
+
+    async def _delete_one(
+        self, scope: Scope | str, table: _Table[M], record_id: UUID | str, what: str
+    ) -> bool:
+        """Remove the record with this id (the argument `what`); True if it existed."""
+        rid = str(coerce_id(record_id, what))
+        return await self._run(
+            scope,
+            lambda c: c.execute(f"DELETE FROM {table.name} WHERE id = ?", (rid,)).rowcount > 0,
+            write=True,
+        )
+
+    async def _select(
+        self, scope: Scope | str, table: _Table[M], sql: str, params: Sequence[Any] = ()
+    ) -> list[M]:
+        """The records of `SELECT data FROM <table><sql>`, in the order the query gives."""
+        s = coerce_scope(scope, Scope.PROJECT)
+        rows = await self._run(
+            s, lambda c: c.execute(f"SELECT data FROM {table.name}{sql}", params).fetchall()
+        )
+        return [self._decode(s, table.name, table.model, r[0]) for r in rows]
+
     async def close(self) -> None:
         """Close the connections and stop the thread; the store is unusable afterwards."""
         if self._closed:
@@ -322,12 +394,11 @@ class _SQLiteStore:
 
 
 class _SQLiteKeyValue(_SQLiteStore):
-    _store = "memory"
-    default_scope: Scope
+    """The `_KeyValueStore` primitives: rows of the `kv` table whose `store` column is `_store`."""
 
-    async def _kv_get(self, key: str, scope: Scope | str | None) -> Any | None:
-        check_key(key)
-        scopes = LOOKUP_ORDER if scope is None else (coerce_scope(scope, self.default_scope),)
+    _store: str
+
+    async def _kv_get(self, key: str, scopes: Sequence[Scope]) -> Any | None:
         for s in scopes:
             row = await self._run(
                 s,
@@ -339,12 +410,10 @@ class _SQLiteKeyValue(_SQLiteStore):
                 return json.loads(row[0])
         return None
 
-    async def _kv_set(self, key: str, value: Any, scope: Scope | str | None) -> None:
-        check_key(key)
-        s = coerce_scope(scope, self.default_scope)
+    async def _kv_set(self, key: str, value: Any, scope: Scope) -> None:
         data = _json(value, f"The value of {key!r}")
         await self._run(
-            s,
+            scope,
             lambda c: c.execute(
                 "INSERT INTO kv (store, key, value) VALUES (?, ?, ?) "
                 "ON CONFLICT(store, key) DO UPDATE SET value = excluded.value",
@@ -353,11 +422,9 @@ class _SQLiteKeyValue(_SQLiteStore):
             write=True,
         )
 
-    async def _kv_delete(self, key: str, scope: Scope | str | None) -> bool:
-        check_key(key)
-        s = coerce_scope(scope, self.default_scope)
+    async def _kv_delete(self, key: str, scope: Scope) -> bool:
         return await self._run(
-            s,
+            scope,
             lambda c: (
                 c.execute("DELETE FROM kv WHERE store = ? AND key = ?", (self._store, key)).rowcount
                 > 0
@@ -365,14 +432,9 @@ class _SQLiteKeyValue(_SQLiteStore):
             write=True,
         )
 
-    async def _kv_all(self, scope: Scope | str | None) -> dict[str, Any]:
-        scopes = (
-            tuple(reversed(LOOKUP_ORDER))
-            if scope is None
-            else (coerce_scope(scope, self.default_scope),)
-        )
+    async def _kv_all(self, scopes: Sequence[Scope]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for s in scopes:  # broadest first, so narrower scopes win
+        for s in scopes:
             rows = await self._run(
                 s,
                 lambda c: c.execute(
@@ -382,55 +444,22 @@ class _SQLiteKeyValue(_SQLiteStore):
             out.update({k: json.loads(v) for k, v in rows})
         return out
 
-    async def _kv_clear(self, scope: Scope | str | None) -> None:
-        s = coerce_scope(scope, self.default_scope)
+    async def _kv_clear(self, scope: Scope) -> None:
         await self._run(
-            s, lambda c: c.execute("DELETE FROM kv WHERE store = ?", (self._store,)), write=True
+            scope, lambda c: c.execute("DELETE FROM kv WHERE store = ?", (self._store,)), write=True
         )
 
 
-class SQLiteMemoryStore(_SQLiteKeyValue, MemoryStore):
+class SQLiteMemoryStore(_SQLiteKeyValue, _KeyValueMemoryStore):
     """`MemoryStore` in the `kv` table of each scope's `persistence.db`."""
 
     _store = "memory"
-    default_scope = Scope.PROJECT
-
-    async def get(self, key: str, scope: Scope | str | None = None) -> Any | None:
-        return await self._kv_get(key, scope)
-
-    async def set(self, key: str, value: Any, scope: Scope | str | None = None) -> None:
-        await self._kv_set(key, value, scope)
-
-    async def delete(self, key: str, scope: Scope | str | None = None) -> bool:
-        return await self._kv_delete(key, scope)
-
-    async def list_keys(
-        self, scope: Scope | str | None = None, prefix: str | None = None
-    ) -> list[str]:
-        keys = await self._kv_all(scope)
-        return sorted(k for k in keys if prefix is None or k.startswith(prefix))
-
-    async def clear(self, scope: Scope | str | None = None) -> None:
-        await self._kv_clear(scope)
 
 
-class SQLitePreferencesStore(_SQLiteKeyValue, PreferencesStore):
+class SQLitePreferencesStore(_SQLiteKeyValue, _KeyValuePreferencesStore):
     """`PreferencesStore` in the `kv` table of each scope's `persistence.db`."""
 
     _store = "preferences"
-    default_scope = Scope.GLOBAL
-
-    async def get(self, key: str, scope: Scope | str | None = None) -> Any | None:
-        return await self._kv_get(key, scope)
-
-    async def set(self, key: str, value: Any, scope: Scope | str | None = None) -> None:
-        await self._kv_set(key, value, scope)
-
-    async def delete(self, key: str, scope: Scope | str | None = None) -> bool:
-        return await self._kv_delete(key, scope)
-
-    async def get_all(self, scope: Scope | str | None = None) -> dict[str, Any]:
-        return await self._kv_all(scope)
 
 
 # -- conversations -----------------------------------------------------------------------------
@@ -468,10 +497,7 @@ class SQLiteConversationStore(_SQLiteStore, ConversationStore):
         return conv
 
     async def save(self, conversation: Conversation, scope: Scope | str = Scope.PROJECT) -> None:
-        if not isinstance(conversation, Conversation):
-            raise UserError(
-                f"`conversation` must be a Conversation; got {type(conversation).__name__}."
-            )
+        require(conversation, Conversation, "conversation")
         cid = str(conversation.id)
         header = self._header(conversation)
         ids = [m.id for m in conversation.messages]
@@ -515,7 +541,7 @@ class SQLiteConversationStore(_SQLiteStore, ConversationStore):
 
         return await self._run(scope, delete, write=True)
 
-    async def _select(
+    async def _select_conversations(
         self, scope: Scope | str, sql_where: str, params: list[Any], limit: int | None, offset: int
     ) -> list[Conversation]:
         s = coerce_scope(scope, Scope.PROJECT)
@@ -539,7 +565,7 @@ class SQLiteConversationStore(_SQLiteStore, ConversationStore):
         agent_key: str | None = None,
     ) -> list[Conversation]:
         where, params = _where([("agent_key = ?", agent_key)])
-        return await self._select(scope, where, params, limit, offset)
+        return await self._select_conversations(scope, where, params, limit, offset)
 
     async def search(
         self, query: str, scope: Scope | str = Scope.PROJECT, limit: int | None = 20
@@ -549,7 +575,7 @@ class SQLiteConversationStore(_SQLiteStore, ConversationStore):
             " WHERE fold_contains(title, ?) OR fold_contains(summary, ?) OR id IN "
             "(SELECT conversation_id FROM messages WHERE fold_contains(text, ?))"
         )
-        return await self._select(scope, where, [needle, needle, needle], limit, 0)
+        return await self._select_conversations(scope, where, [needle, needle, needle], limit, 0)
 
     async def add_message(
         self,
@@ -558,10 +584,7 @@ class SQLiteConversationStore(_SQLiteStore, ConversationStore):
         scope: Scope | str = Scope.PROJECT,
     ) -> None:
         cid = str(coerce_id(conversation_id, "conversation_id"))
-        if not isinstance(message, ConversationMessage):
-            raise UserError(
-                f"`message` must be a ConversationMessage; got {type(message).__name__}."
-            )
+        require(message, ConversationMessage, "message")
         s = coerce_scope(scope, Scope.PROJECT)
         _message_row(cid, 0, message)  # fail early if not JSON
 
@@ -594,34 +617,19 @@ class SQLiteConversationStore(_SQLiteStore, ConversationStore):
 
         await self._run(s, add, write=True)
 
-    async def get_messages(
-        self,
-        conversation_id: UUID | str,
-        scope: Scope | str = Scope.PROJECT,
-        limit: int | None = None,
-        before: datetime | None = None,
-    ) -> list[ConversationMessage]:
-        conv = await self.get(conversation_id, scope)
-        return [] if conv is None else select_messages(conv.messages, limit, before)
-
 
 # -- tasks -------------------------------------------------------------------------------------
 
 
-def _task_row(task: Task) -> tuple[Any, ...]:
-    return (
-        str(task.id),
-        None if task.conversation_id is None else str(task.conversation_id),
-        None if task.task_list_id is None else str(task.task_list_id),
-        task.state.value,
-        _us(task.created_at),
-        _json(task.to_dict(), f"Task {task.id}"),
-    )
-
-
-_TASK_UPSERT = (
-    "INSERT OR REPLACE INTO tasks (id, conversation_id, task_list_id, state, created_us, data) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
+_TASKS = _Table(
+    "tasks",
+    Task,
+    (
+        ("conversation_id", lambda t: _text(t.conversation_id)),
+        ("task_list_id", lambda t: _text(t.task_list_id)),
+        ("state", lambda t: t.state.value),
+        ("created_us", lambda t: _us(t.created_at)),
+    ),
 )
 
 
@@ -629,26 +637,13 @@ class SQLiteTaskStore(_SQLiteStore, TaskStore):
     """`TaskStore` with a row per task and per task list."""
 
     async def save(self, task: Task, scope: Scope | str = Scope.PROJECT) -> None:
-        if not isinstance(task, Task):
-            raise UserError(f"`task` must be a Task; got {type(task).__name__}.")
-        row = _task_row(task)
-        await self._run(scope, lambda c: c.execute(_TASK_UPSERT, row), write=True)
+        await self._put(scope, _TASKS, task, "task")
 
     async def get(self, task_id: UUID | str, scope: Scope | str = Scope.PROJECT) -> Task | None:
-        tid = str(coerce_id(task_id, "task_id"))
-        s = coerce_scope(scope, Scope.PROJECT)
-        row = await self._run(
-            s, lambda c: c.execute("SELECT data FROM tasks WHERE id = ?", (tid,)).fetchone()
-        )
-        return None if row is None else self._decode(s, "tasks", Task, row[0])
+        return await self._get_one(scope, _TASKS, task_id, "task_id")
 
     async def delete(self, task_id: UUID | str, scope: Scope | str = Scope.PROJECT) -> bool:
-        tid = str(coerce_id(task_id, "task_id"))
-        return await self._run(
-            scope,
-            lambda c: c.execute("DELETE FROM tasks WHERE id = ?", (tid,)).rowcount > 0,
-            write=True,
-        )
+        return await self._delete_one(scope, _TASKS, task_id, "task_id")
 
     async def list_tasks(
         self,
@@ -658,29 +653,14 @@ class SQLiteTaskStore(_SQLiteStore, TaskStore):
         state: TaskState | str | None = None,
         task_list_id: UUID | str | None = None,
     ) -> list[Task]:
-        s = coerce_scope(scope, Scope.PROJECT)
         where, params = _where(
             [
-                (
-                    "conversation_id = ?",
-                    None
-                    if conversation_id is None
-                    else str(coerce_id(conversation_id, "conversation_id")),
-                ),
-                (
-                    "task_list_id = ?",
-                    None if task_list_id is None else str(coerce_id(task_list_id, "task_list_id")),
-                ),
-                ("state = ?", None if state is None else _convert(TaskState, state, "state").value),
+                ("conversation_id = ?", _text(optional_id(conversation_id, "conversation_id"))),
+                ("task_list_id = ?", _text(optional_id(task_list_id, "task_list_id"))),
+                ("state = ?", _text(optional_enum(TaskState, state, "state"))),
             ]
         )
-        rows = await self._run(
-            s,
-            lambda c: c.execute(
-                f"SELECT data FROM tasks{where} ORDER BY created_us, id", params
-            ).fetchall(),
-        )
-        return [self._decode(s, "tasks", Task, r[0]) for r in rows]
+        return await self._select(scope, _TASKS, f"{where} ORDER BY created_us, id", params)
 
     async def update(
         self, task_id: UUID | str, *, scope: Scope | str = Scope.PROJECT, **changes: Any
@@ -692,25 +672,18 @@ class SQLiteTaskStore(_SQLiteStore, TaskStore):
             row = c.execute("SELECT data FROM tasks WHERE id = ?", (tid,)).fetchone()
             if row is None:
                 raise RecordNotFoundError(f"No task {tid} in scope {s.value}.")
-            new = apply_task_changes(self._decode(s, "tasks", Task, row[0]), changes)
-            c.execute(_TASK_UPSERT, _task_row(new))
+            new = apply_task_changes(self._decode(s, _TASKS.name, Task, row[0]), changes)
+            c.execute(_TASKS.upsert, _TASKS.row(new))
             return new
 
         return await self._run(s, update, write=True)
 
     async def save_task_list(self, task_list: TaskList, scope: Scope | str = Scope.PROJECT) -> None:
-        if not isinstance(task_list, TaskList):
-            raise UserError(f"`task_list` must be a TaskList; got {type(task_list).__name__}.")
-        for task in task_list.tasks:
-            task.task_list_id = task_list.id
-        header = task_list.to_dict()
-        header["tasks"] = []
-        header["task_ids"] = [str(t.id) for t in task_list.tasks]
-        data = _json(header, f"TaskList {task_list.id}")
-        rows = [_task_row(t) for t in task_list.tasks]
+        data = _json(task_list_record(task_list), f"TaskList {task_list.id}")
+        rows = [_TASKS.row(t) for t in task_list.tasks]
 
         def save(c: sqlite3.Connection) -> None:
-            c.executemany(_TASK_UPSERT, rows)
+            c.executemany(_TASKS.upsert, rows)
             c.execute(
                 "INSERT OR REPLACE INTO task_lists (id, data) VALUES (?, ?)",
                 (str(task_list.id), data),
@@ -731,19 +704,24 @@ class SQLiteTaskStore(_SQLiteStore, TaskStore):
             return None
         task_list = self._decode(s, "task_lists", TaskList, row[0])
         try:
-            order = {UUID(t): i for i, t in enumerate(json.loads(row[0]).get("task_ids", []))}
+            order = task_list_order(json.loads(row[0]))
         except (ValueError, TypeError, AttributeError) as e:
             raise CorruptStoreError(
                 f"Task list {lid} in {self.db_path(s)} has bad task ids ({e}).",
                 path=self.db_path(s),
             ) from None
-        tasks = await self.list_tasks(s, task_list_id=lid)
-        tasks.sort(key=lambda t: (order.get(t.id, len(order)), t.created_at))
-        task_list.tasks = tasks
-        return task_list
+        return await fill_task_list(self, task_list, lid, order, s)
 
 
 # -- knowledge ---------------------------------------------------------------------------------
+
+_FACTS = _Table(
+    "facts", Fact, (("key", lambda f: f.key), ("fact_type", lambda f: f.fact_type.value))
+)
+_SUMMARIES = _Table(
+    "summaries", Summary, (("conversation_id", lambda s: _text(s.conversation_id)),)
+)
+_EMBEDDINGS = _Table("embeddings", Embedding, (("content_type", lambda e: e.content_type),))
 
 
 class SQLiteKnowledgeStore(_SQLiteStore, KnowledgeStore):
@@ -752,45 +730,13 @@ class SQLiteKnowledgeStore(_SQLiteStore, KnowledgeStore):
     `search_similar` scores every embedding of the scope (of `content_type`, if given) in Python.
     """
 
-    async def _get_one(
-        self, scope: Scope | str, table: str, model: type[M], record_id: UUID | str
-    ) -> M | None:
-        rid = str(coerce_id(record_id, f"{model.__name__} id"))
-        s = coerce_scope(scope, Scope.PROJECT)
-        row = await self._run(
-            s, lambda c: c.execute(f"SELECT data FROM {table} WHERE id = ?", (rid,)).fetchone()
-        )
-        return None if row is None else self._decode(s, table, model, row[0])
-
-    async def _delete_one(self, scope: Scope | str, table: str, record_id: UUID | str) -> bool:
-        rid = str(coerce_id(record_id, "id"))
-        return await self._run(
-            scope,
-            lambda c: c.execute(f"DELETE FROM {table} WHERE id = ?", (rid,)).rowcount > 0,
-            write=True,
-        )
-
     async def save_fact(self, fact: Fact, scope: Scope | str = Scope.PROJECT) -> None:
-        if not isinstance(fact, Fact):
-            raise UserError(f"`fact` must be a Fact; got {type(fact).__name__}.")
-        row = (
-            str(fact.id),
-            fact.key,
-            fact.fact_type.value,
-            _json(fact.to_dict(), f"Fact {fact.id}"),
-        )
-        await self._run(
-            scope,
-            lambda c: c.execute(
-                "INSERT OR REPLACE INTO facts (id, key, fact_type, data) VALUES (?, ?, ?, ?)", row
-            ),
-            write=True,
-        )
+        await self._put(scope, _FACTS, fact, "fact")
 
     async def get_fact(
         self, fact_id: UUID | str, scope: Scope | str = Scope.PROJECT
     ) -> Fact | None:
-        return await self._get_one(scope, "facts", Fact, fact_id)
+        return await self._get_one(scope, _FACTS, fact_id, "Fact id")
 
     async def list_facts(
         self,
@@ -798,77 +744,43 @@ class SQLiteKnowledgeStore(_SQLiteStore, KnowledgeStore):
         fact_type: FactType | str | None = None,
         limit: int | None = None,
     ) -> list[Fact]:
-        s = coerce_scope(scope, Scope.PROJECT)
-        ft = None if fact_type is None else _convert(FactType, fact_type, "fact_type").value
-        where, params = _where([("fact_type = ?", ft)])
-        rows = await self._run(
-            s, lambda c: c.execute(f"SELECT data FROM facts{where}", params).fetchall()
+        where, params = _where(
+            [("fact_type = ?", _text(optional_enum(FactType, fact_type, "fact_type")))]
         )
-        return filter_facts((self._decode(s, "facts", Fact, r[0]) for r in rows), None, limit)
+        return filter_facts(await self._select(scope, _FACTS, where, params), None, limit)
 
     async def delete_fact(self, fact_id: UUID | str, scope: Scope | str = Scope.PROJECT) -> bool:
-        return await self._delete_one(scope, "facts", fact_id)
+        return await self._delete_one(scope, _FACTS, fact_id, "id")
 
     async def save_summary(self, summary: Summary, scope: Scope | str = Scope.PROJECT) -> None:
-        if not isinstance(summary, Summary):
-            raise UserError(f"`summary` must be a Summary; got {type(summary).__name__}.")
-        cid = None if summary.conversation_id is None else str(summary.conversation_id)
-        row = (str(summary.id), cid, _json(summary.to_dict(), f"Summary {summary.id}"))
-        await self._run(
-            scope,
-            lambda c: c.execute(
-                "INSERT OR REPLACE INTO summaries (id, conversation_id, data) VALUES (?, ?, ?)", row
-            ),
-            write=True,
-        )
+        await self._put(scope, _SUMMARIES, summary, "summary")
 
     async def get_summary(
         self, summary_id: UUID | str, scope: Scope | str = Scope.PROJECT
     ) -> Summary | None:
-        return await self._get_one(scope, "summaries", Summary, summary_id)
+        return await self._get_one(scope, _SUMMARIES, summary_id, "Summary id")
 
     async def list_summaries(
         self, scope: Scope | str = Scope.PROJECT, conversation_id: UUID | str | None = None
     ) -> list[Summary]:
-        s = coerce_scope(scope, Scope.PROJECT)
-        cid = (
-            None if conversation_id is None else str(coerce_id(conversation_id, "conversation_id"))
-        )
+        cid = _text(optional_id(conversation_id, "conversation_id"))
         where, params = _where([("conversation_id = ?", cid)])
-        rows = await self._run(
-            s, lambda c: c.execute(f"SELECT data FROM summaries{where}", params).fetchall()
-        )
-        out = [self._decode(s, "summaries", Summary, r[0]) for r in rows]
-        out.sort(key=lambda x: (x.created_at, str(x.id)), reverse=True)
-        return out
+        return filter_summaries(await self._select(scope, _SUMMARIES, where, params), None)
 
     async def save_embedding(
         self, embedding: Embedding, scope: Scope | str = Scope.PROJECT
     ) -> None:
-        if not isinstance(embedding, Embedding):
-            raise UserError(f"`embedding` must be an Embedding; got {type(embedding).__name__}.")
-        row = (
-            str(embedding.id),
-            embedding.content_type,
-            _json(embedding.to_dict(), f"Embedding {embedding.id}"),
-        )
-        await self._run(
-            scope,
-            lambda c: c.execute(
-                "INSERT OR REPLACE INTO embeddings (id, content_type, data) VALUES (?, ?, ?)", row
-            ),
-            write=True,
-        )
+        await self._put(scope, _EMBEDDINGS, embedding, "embedding")
 
     async def get_embedding(
         self, embedding_id: UUID | str, scope: Scope | str = Scope.PROJECT
     ) -> Embedding | None:
-        return await self._get_one(scope, "embeddings", Embedding, embedding_id)
+        return await self._get_one(scope, _EMBEDDINGS, embedding_id, "Embedding id")
 
     async def delete_embedding(
         self, embedding_id: UUID | str, scope: Scope | str = Scope.PROJECT
     ) -> bool:
-        return await self._delete_one(scope, "embeddings", embedding_id)
+        return await self._delete_one(scope, _EMBEDDINGS, embedding_id, "id")
 
     async def search_similar(
         self,
@@ -878,12 +790,8 @@ class SQLiteKnowledgeStore(_SQLiteStore, KnowledgeStore):
         content_type: str | None = None,
         min_score: float | None = None,
     ) -> list[tuple[Embedding, float]]:
-        s = coerce_scope(scope, Scope.PROJECT)
         where, params = _where([("content_type = ?", content_type)])
-        rows = await self._run(
-            s, lambda c: c.execute(f"SELECT data FROM embeddings{where}", params).fetchall()
-        )
-        embeddings = [self._decode(s, "embeddings", Embedding, r[0]) for r in rows]
+        embeddings = await self._select(scope, _EMBEDDINGS, where, params)
         return rank_by_similarity(query_vector, embeddings, limit, min_score)
 
 
@@ -897,93 +805,57 @@ def _range(since: datetime | None, until: datetime | None) -> list[tuple[str, An
     ]
 
 
+_EVENTS = _Table(
+    "audit_events",
+    AuditEntry,
+    (
+        ("event_type", lambda e: e.event_type.value),
+        ("ts_us", lambda e: _us(e.timestamp)),
+        ("conversation_id", lambda e: _text(e.conversation_id)),
+    ),
+)
+_ERRORS = _Table(
+    "audit_errors",
+    ErrorRecord,
+    (
+        ("severity", lambda e: e.severity.value),
+        ("resolved", lambda e: int(e.resolved)),
+        ("ts_us", lambda e: _us(e.timestamp)),
+    ),
+)
+_METRICS = _Table(
+    "audit_metrics",
+    PerformanceMetric,
+    (("name", lambda m: m.name), ("ts_us", lambda m: _us(m.timestamp))),
+)
+
+
 class SQLiteAuditStore(_SQLiteStore, AuditStore):
     """`AuditStore` with a row per entry, error and metric, indexed by time."""
 
     async def log_event(self, entry: AuditEntry, scope: Scope | str = Scope.PROJECT) -> None:
-        if not isinstance(entry, AuditEntry):
-            raise UserError(f"`entry` must be an AuditEntry; got {type(entry).__name__}.")
-        cid = None if entry.conversation_id is None else str(entry.conversation_id)
-        row = (
-            str(entry.id),
-            entry.event_type.value,
-            _us(entry.timestamp),
-            cid,
-            _json(entry.to_dict(), f"AuditEntry {entry.id}"),
-        )
-        await self._run(
-            scope,
-            lambda c: c.execute(
-                "INSERT OR REPLACE INTO audit_events (id, event_type, ts_us, conversation_id, data) "
-                "VALUES (?, ?, ?, ?, ?)",
-                row,
-            ),
-            write=True,
-        )
-
-    @staticmethod
-    def _error_row(error: ErrorRecord) -> tuple[Any, ...]:
-        return (
-            str(error.id),
-            error.severity.value,
-            int(error.resolved),
-            _us(error.timestamp),
-            _json(error.to_dict(), f"ErrorRecord {error.id}"),
-        )
+        await self._put(scope, _EVENTS, entry, "entry")
 
     async def log_error(self, error: ErrorRecord, scope: Scope | str = Scope.PROJECT) -> None:
-        if not isinstance(error, ErrorRecord):
-            raise UserError(f"`error` must be an ErrorRecord; got {type(error).__name__}.")
-        row = self._error_row(error)
-        await self._run(
-            scope,
-            lambda c: c.execute(
-                "INSERT OR REPLACE INTO audit_errors (id, severity, resolved, ts_us, data) "
-                "VALUES (?, ?, ?, ?, ?)",
-                row,
-            ),
-            write=True,
-        )
+        await self._put(scope, _ERRORS, error, "error")
 
     async def record_metric(
         self, metric: PerformanceMetric, scope: Scope | str = Scope.PROJECT
     ) -> None:
-        if not isinstance(metric, PerformanceMetric):
-            raise UserError(f"`metric` must be a PerformanceMetric; got {type(metric).__name__}.")
-        row = (
-            str(metric.id),
-            metric.name,
-            _us(metric.timestamp),
-            _json(metric.to_dict(), f"PerformanceMetric {metric.id}"),
-        )
-        await self._run(
-            scope,
-            lambda c: c.execute(
-                "INSERT OR REPLACE INTO audit_metrics (id, name, ts_us, data) VALUES (?, ?, ?, ?)",
-                row,
-            ),
-            write=True,
-        )
+        await self._put(scope, _METRICS, metric, "metric")
 
     async def _query(
         self,
         scope: Scope | str,
-        table: str,
-        model: type[M],
+        table: _Table[M],
         clauses: list[tuple[str, Any]],
         limit: int | None,
     ) -> list[M]:
-        s = coerce_scope(scope, Scope.PROJECT)
+        """The records matching `clauses`, oldest first, the first `limit`."""
         where, params = _where(clauses)
         lim_sql, lim_params = _limit(limit)
-        rows = await self._run(
-            s,
-            lambda c: c.execute(
-                f"SELECT data FROM {table}{where} ORDER BY ts_us, id{lim_sql}",
-                [*params, *lim_params],
-            ).fetchall(),
-        )
-        return [self._decode(s, table, model, r[0]) for r in rows]
+        sql = f"{where} ORDER BY ts_us, id{lim_sql}"
+        return await self._select(scope, table, sql, [*params, *lim_params])
 
     async def get_events(
         self,
@@ -995,14 +867,12 @@ class SQLiteAuditStore(_SQLiteStore, AuditStore):
         conversation_id: UUID | str | None = None,
         limit: int | None = None,
     ) -> list[AuditEntry]:
-        et = (
-            None if event_type is None else _convert(AuditEventType, event_type, "event_type").value
-        )
-        cid = (
-            None if conversation_id is None else str(coerce_id(conversation_id, "conversation_id"))
-        )
-        clauses = [("event_type = ?", et), ("conversation_id = ?", cid), *_range(since, until)]
-        return await self._query(scope, "audit_events", AuditEntry, clauses, limit)
+        clauses = [
+            ("event_type = ?", _text(optional_enum(AuditEventType, event_type, "event_type"))),
+            ("conversation_id = ?", _text(optional_id(conversation_id, "conversation_id"))),
+            *_range(since, until),
+        ]
+        return await self._query(scope, _EVENTS, clauses, limit)
 
     async def get_errors(
         self,
@@ -1014,13 +884,12 @@ class SQLiteAuditStore(_SQLiteStore, AuditStore):
         until: datetime | None = None,
         limit: int | None = None,
     ) -> list[ErrorRecord]:
-        sv = None if severity is None else _convert(ErrorSeverity, severity, "severity").value
         clauses = [
-            ("severity = ?", sv),
+            ("severity = ?", _text(optional_enum(ErrorSeverity, severity, "severity"))),
             ("resolved = ?", None if resolved is None else int(resolved)),
             *_range(since, until),
         ]
-        return await self._query(scope, "audit_errors", ErrorRecord, clauses, limit)
+        return await self._query(scope, _ERRORS, clauses, limit)
 
     async def resolve_error(
         self, error_id: UUID | str, resolution: str, scope: Scope | str = Scope.PROJECT
@@ -1032,15 +901,8 @@ class SQLiteAuditStore(_SQLiteStore, AuditStore):
             row = c.execute("SELECT data FROM audit_errors WHERE id = ?", (eid,)).fetchone()
             if row is None:
                 raise RecordNotFoundError(f"No error record {eid} in scope {s.value}.")
-            err = self._decode(s, "audit_errors", ErrorRecord, row[0])
-            err.resolved = True
-            err.resolved_at = utcnow()
-            err.resolution = resolution
-            c.execute(
-                "INSERT OR REPLACE INTO audit_errors (id, severity, resolved, ts_us, data) "
-                "VALUES (?, ?, ?, ?, ?)",
-                self._error_row(err),
-            )
+            err = mark_resolved(self._decode(s, _ERRORS.name, ErrorRecord, row[0]), resolution)
+            c.execute(_ERRORS.upsert, _ERRORS.row(err))
             return err
 
         return await self._run(s, resolve, write=True)
@@ -1055,4 +917,4 @@ class SQLiteAuditStore(_SQLiteStore, AuditStore):
         limit: int | None = None,
     ) -> list[PerformanceMetric]:
         clauses = [("name = ?", name), *_range(since, until)]
-        return await self._query(scope, "audit_metrics", PerformanceMetric, clauses, limit)
+        return await self._query(scope, _METRICS, clauses, limit)
