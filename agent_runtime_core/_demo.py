@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .events.base import EventType
+from .events.base import EventType, tool_arguments
 from .llm import get_llm_client
 from .runtime import AgentRuntime, RunContext, RunResult
-from .testing.conformance import tool_arguments
 from .tools import Tool, ToolRegistry
 
 __all__ = ["DemoToolAgent", "demo_script", "demo_tools"]

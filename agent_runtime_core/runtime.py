@@ -73,8 +73,7 @@ class ErrorInfo:
         """Describe `exc`. It is retriable unless it is a `NonRetriableError`, carries
         `retriable=False` (e.g. an `LLMError` for a 400 or 401), or the caller says otherwise."""
         if retriable is None:
-            flag = getattr(exc, "retriable", None)
-            retriable = flag if isinstance(flag, bool) else not isinstance(exc, NonRetriableError)
+            retriable = _is_retriable(exc)
         tb = "".join(_traceback.format_exception(type(exc), exc, exc.__traceback__))
         message = str(exc) or type(exc).__name__
         return cls(type=type(exc).__name__, message=message, retriable=retriable, traceback=tb)
@@ -99,6 +98,19 @@ class ErrorInfo:
             traceback=data.get("traceback"),
             details=dict(data.get("details") or {}),
         )
+
+
+def _is_retriable(exc: BaseException) -> bool:
+    """Whether trying again may help: not for `NonRetriableError`, an explicit `retriable=False`,
+    or an HTTP client error (4xx other than 408/409/429) from any SDK that exposes `status_code`."""
+    flag = getattr(exc, "retriable", None)
+    if isinstance(flag, bool):
+        return flag
+    if isinstance(exc, NonRetriableError):
+        return False
+    status = getattr(exc, "status_code", None)
+    client_error = isinstance(status, int) and 400 <= status < 500 and status not in (408, 409, 429)
+    return not client_error
 
 
 @dataclass

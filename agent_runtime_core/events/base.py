@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["TERMINAL_EVENT_TYPES", "Event", "EventBus", "EventType"]
+__all__ = ["TERMINAL_EVENT_TYPES", "Event", "EventBus", "EventType", "tool_arguments"]
 
 
 class EventType(enum.StrEnum):
@@ -156,3 +157,18 @@ class EventBus(Protocol):
     async def last_seq(self, run_id: str) -> int:
         """The highest `seq` stored for the run (0 if none); a resumed run continues after it."""
         ...
+
+
+def tool_arguments(raw: Any) -> Any:
+    """A tool call's arguments as TOOL_CALL events carry them: a dict when `raw` is a dict or the
+    JSON text of an object (what models send), otherwise `raw` unchanged."""
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, str):
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            return raw
+        if isinstance(parsed, dict):
+            return parsed
+    return raw

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
 
-from ..events.base import TERMINAL_EVENT_TYPES, Event, EventType
+from ..events.base import TERMINAL_EVENT_TYPES, Event, EventType, tool_arguments
 from ..runtime import RunResult, RunStatus
 from .scripted import ScriptedModel, ScriptRequest, Turn, call_tool, reply
 
@@ -247,18 +246,3 @@ def check_weather_run(result: RunResult, events: Sequence[Event], *, city: str =
     message = next(e for e in events if e.type is EventType.ASSISTANT_MESSAGE).payload
     if message["content"] != answer:
         raise _fail(f"ASSISTANT_MESSAGE {message!r} is not the final answer.", events)
-
-
-def tool_arguments(raw: Any) -> Any:
-    """The TOOL_CALL `arguments` convention: a dict when `raw` is a JSON object, else `raw`."""
-    if isinstance(raw, dict):
-        return raw
-    if isinstance(raw, str):
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            return raw
-        if isinstance(parsed, dict):
-            return parsed
-    return raw
-

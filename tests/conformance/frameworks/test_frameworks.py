@@ -18,7 +18,15 @@ from typing import Any
 
 import pytest
 
-from agent_runtime_core import AgentRunner, AgentRuntime, EventType, RunnerConfig, RunStatus, Tool, ToolRegistry
+from agent_runtime_core import (
+    AgentRunner,
+    AgentRuntime,
+    EventType,
+    RunnerConfig,
+    RunStatus,
+    Tool,
+    ToolRegistry,
+)
 from agent_runtime_core._demo import DemoToolAgent
 from agent_runtime_core.events import Event
 from agent_runtime_core.llm import use_llm_client
