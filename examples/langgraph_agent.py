@@ -18,13 +18,13 @@ import asyncio
 import warnings
 from typing import Any
 
-from agent_runtime_langgraph import LangGraphRuntime
 from langchain_openai import ChatOpenAI
 
 from agent_runtime_core import AgentRunner
 from agent_runtime_core._timeline import format_timeline
 from agent_runtime_core.testing.conformance import WEATHER_QUESTION, get_weather, weather_model
 from agent_runtime_core.testing.server import OpenAICompatibleServer
+from agent_runtime_langgraph import LangGraphRuntime
 
 
 def build_agent(model: ChatOpenAI, tools: list[Any]) -> Any:

@@ -34,7 +34,7 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from agent_runtime_core.events.base import EventType
+from agent_runtime_core.events.base import EventType, tool_arguments
 from agent_runtime_core.runtime import ErrorInfo
 
 if TYPE_CHECKING:
@@ -57,17 +57,6 @@ def message_text(message: Any) -> str:
                 parts.append(str(block.get("text", "")))
         return "".join(parts)
     return ""
-
-
-def tool_arguments(raw: Any) -> Any:
-    """The TOOL_CALL `arguments` convention: a dict when `raw` is a JSON object, else `raw`."""
-    if isinstance(raw, str):
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            return raw
-        return parsed if isinstance(parsed, dict) else raw
-    return raw
 
 
 def _jsonable(value: Any) -> Any:

@@ -7,9 +7,6 @@ import contextlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from agent_runtime_core.errors import NonRetriableError, RunCancelledError
-from agent_runtime_core.events.base import EventType
-from agent_runtime_core.runtime import AgentRuntime, RunContext, RunResult
 from langchain_core.messages import BaseMessage, convert_to_messages, convert_to_openai_messages
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointMetadata
 from langgraph.checkpoint.memory import InMemorySaver
@@ -17,6 +14,10 @@ from langgraph.errors import GraphRecursionError
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 from langgraph.types import Command, StateSnapshot
+
+from agent_runtime_core.errors import NonRetriableError, RunCancelledError
+from agent_runtime_core.events.base import EventType
+from agent_runtime_core.runtime import AgentRuntime, RunContext, RunResult
 
 from .events import EventTranslator, _jsonable, message_text
 from .saver import DEFAULT_KEY_PREFIX, StateStoreSaver

@@ -40,8 +40,9 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 if TYPE_CHECKING:
-    from agent_runtime_core.state.base import StateStore
     from langchain_core.runnables import RunnableConfig
+
+    from agent_runtime_core.state.base import StateStore
 
 __all__ = ["DEFAULT_KEY_PREFIX", "StateStoreSaver"]
 

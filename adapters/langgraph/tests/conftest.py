@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from agent_runtime_core import AgentRunner, RunnerConfig
 from agent_runtime_core.events.memory import InMemoryEventBus
 from agent_runtime_core.state.memory import InMemoryStateStore

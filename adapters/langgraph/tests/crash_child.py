@@ -19,11 +19,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import scenarios  # noqa: E402
+
 from agent_runtime_core import AgentRunner, RunnerConfig  # noqa: E402
 from agent_runtime_core.events.memory import InMemoryEventBus  # noqa: E402
 from agent_runtime_core.state.sqlite import SQLiteStateStore  # noqa: E402
 from agent_runtime_core.testing.conformance import WEATHER_QUESTION, weather_for  # noqa: E402
-
 from agent_runtime_langgraph import LangGraphRuntime  # noqa: E402
 
 

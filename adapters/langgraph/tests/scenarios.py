@@ -21,12 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from agent_runtime_core.testing.conformance import (
-    get_weather,
-    get_weather_failing,
-    weather_for,
-)
-from agent_runtime_core.testing.scripted import ScriptedModel, ScriptRequest, call_tool, reply
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
 from langchain_openai import ChatOpenAI
@@ -34,6 +28,12 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.types import Command, interrupt
 
+from agent_runtime_core.testing.conformance import (
+    get_weather,
+    get_weather_failing,
+    weather_for,
+)
+from agent_runtime_core.testing.scripted import ScriptedModel, ScriptRequest, call_tool, reply
 from agent_runtime_langgraph import LangGraphRuntime
 
 __all__ = [

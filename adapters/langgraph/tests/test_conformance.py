@@ -8,6 +8,7 @@ import warnings
 
 import pytest
 import scenarios
+
 from agent_runtime_core import AgentRunner, EventType, RunStatus
 from agent_runtime_core.testing.conformance import (
     WEATHER_QUESTION,
@@ -19,7 +20,6 @@ from agent_runtime_core.testing.conformance import (
     slow_model,
     weather_model,
 )
-
 from agent_runtime_langgraph import LangGraphRuntime
 
 

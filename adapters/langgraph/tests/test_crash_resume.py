@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from agent_runtime_core.testing.conformance import WEATHER_ANSWER
 
 CHILD = Path(__file__).with_name("crash_child.py")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import scenarios
+
 from agent_runtime_core import AgentRunner, EventType, RunnerConfig, RunStatus, UserError
 from agent_runtime_core.events.memory import InMemoryEventBus
 from agent_runtime_core.state.memory import InMemoryStateStore

@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 import scenarios
+from langgraph.graph import END, START, MessagesState, StateGraph
+from typing_extensions import TypedDict
+
 from agent_runtime_core import AgentRunner, EventType, RunnerConfig, RunStatus
 from agent_runtime_core.events.memory import InMemoryEventBus
 from agent_runtime_core.state.memory import InMemoryStateStore
@@ -20,9 +23,6 @@ from agent_runtime_core.testing.conformance import (
     weather_for,
 )
 from agent_runtime_core.testing.scripted import ScriptedModel, call_tool, call_tools, fail, reply
-from langgraph.graph import END, START, MessagesState, StateGraph
-from typing_extensions import TypedDict
-
 from agent_runtime_langgraph import LangGraphRecursionError, LangGraphRuntime
 
 

@@ -7,13 +7,13 @@ import operator
 from typing import Annotated
 
 import pytest
-from agent_runtime_core.state.memory import InMemoryStateStore
-from agent_runtime_core.state.sqlite import SQLiteStateStore
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 from typing_extensions import TypedDict
 
+from agent_runtime_core.state.memory import InMemoryStateStore
+from agent_runtime_core.state.sqlite import SQLiteStateStore
 from agent_runtime_langgraph import StateStoreSaver
 
 
