@@ -311,17 +311,18 @@ class RunContext:
             await self._publish(event)
         return event
 
-    async def checkpoint(self, state: dict[str, Any]) -> None:
+    async def checkpoint(self, state: dict[str, Any], *, step: str | None = None) -> None:
         """Save the run's state, so that a re-executed run can resume from it.
 
-        The state must be JSON-serializable. Each checkpoint replaces the previous one.
+        The state must be JSON-serializable. Each checkpoint replaces the previous one. The
+        CHECKPOINT event is tagged with `step` (default: the current step).
         """
         if not isinstance(state, dict):
             raise TypeError(f"Checkpoint state must be a dict; got {type(state).__name__}.")
         if self._state_store is None:
             raise RuntimeError("This RunContext has no state store; give the runner one.")
         await self._state_store.save_checkpoint(self.run_id, state)
-        await self.emit(EventType.CHECKPOINT, {"checkpoint_id": uuid.uuid4().hex})
+        await self.emit(EventType.CHECKPOINT, {"checkpoint_id": uuid.uuid4().hex}, step=step)
 
     async def get_checkpoint(self) -> dict[str, Any] | None:
         """The run's last saved state, or None when it has none."""

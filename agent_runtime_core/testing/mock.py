@@ -81,8 +81,8 @@ class MockRunContext(RunContext):
     async def _record(self, event: Event) -> None:
         self.events.append(event)
 
-    async def checkpoint(self, state: dict[str, Any]) -> None:
-        await super().checkpoint(state)
+    async def checkpoint(self, state: dict[str, Any], *, step: str | None = None) -> None:
+        await super().checkpoint(state, step=step)
         self.checkpoints.append(state)
 
     @property

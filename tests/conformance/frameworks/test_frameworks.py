@@ -74,8 +74,14 @@ async def run_weather(name: str, base_url: str, runner: AgentRunner, run_id: str
             result = await runner.execute(native.runtime(), run_id=run_id, input_data=question)
         await native.client.aclose()
         return result
-    runtime = scenarios(name).build_weather_runtime(base_url)
-    return await runner.execute(runtime, run_id=run_id, input_data=question)
+    module = scenarios(name)
+    runtime = module.build_weather_runtime(base_url)
+    try:
+        return await runner.execute(runtime, run_id=run_id, input_data=question)
+    finally:
+        close = getattr(module, "close_clients", None)  # adapters whose clients hold sockets
+        if close is not None:
+            await close()
 
 
 @pytest.fixture
