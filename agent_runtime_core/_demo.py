@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .events.base import EventType, tool_arguments
+from .events.base import Event, EventType, tool_arguments
 from .llm import get_llm_client
 from .runtime import AgentRuntime, RunContext, RunResult
 from .tools import Tool, ToolRegistry
 
-__all__ = ["DemoToolAgent", "demo_script", "demo_tools"]
+__all__ = ["FRAMEWORKS", "DemoToolAgent", "demo_script", "demo_tools", "format_side_by_side", "load_frameworks"]
 
 
 def get_weather(location: str) -> str:
@@ -81,3 +83,56 @@ def demo_script() -> Any:
 def live_available() -> bool:
     """Whether `--live` can run (an OpenAI key is set)."""
     return bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("AGENT_RUNTIME_OPENAI_API_KEY"))
+
+
+FRAMEWORKS = [
+    ("langgraph", "agent_runtime_langgraph.demo", "langgraph"),
+    ("crewai", "agent_runtime_crewai.demo", "crewai"),
+    ("openai-agents", "agent_runtime_openai_agents.demo", "openai-agents"),
+]
+"""(name, module with `build_demo_runtime(base_url, tools)`, extra that installs it)."""
+
+
+def load_frameworks() -> tuple[list[tuple[str, Any]], list[tuple[str, str]]]:
+    """The adapters whose demo module imports, and (name, extra) of those that are missing."""
+    found, missing = [], []
+    for name, module, extra in FRAMEWORKS:
+        try:
+            found.append((name, importlib.import_module(module)))
+        except ImportError:
+            missing.append((name, extra))
+    return found, missing
+
+
+def _cell(event: Event) -> str:
+    p = event.payload
+    if event.type in (EventType.STEP_STARTED, EventType.STEP_COMPLETED, EventType.STEP_SKIPPED, EventType.STEP_FAILED):
+        return f"{event.type.value} {p.get('kind', '')}:{p.get('name', '')}"
+    if event.type in (EventType.TOOL_CALL, EventType.TOOL_RESULT):
+        return f"{event.type.value} {p.get('name', '')}"
+    return event.type.value
+
+
+def format_side_by_side(columns: Mapping[str, Sequence[Event]], width: int = 30) -> str:
+    """Each runtime's events in a column (consecutive text deltas folded into one row)."""
+    rendered: dict[str, list[str]] = {}
+    for name, events in columns.items():
+        cells: list[str] = []
+        for event in events:
+            cell = _cell(event)
+            if event.type is EventType.ASSISTANT_DELTA and cells and cells[-1].startswith("assistant.delta"):
+                count = int(cells[-1].split("×")[1]) + 1 if "×" in cells[-1] else 2
+                cells[-1] = f"assistant.delta ×{count}"
+            else:
+                cells.append(cell)
+        rendered[name] = cells
+    rows = max(len(c) for c in rendered.values())
+
+    def fit(text: str) -> str:
+        return text if len(text) < width else text[: width - 2] + "…"
+
+    lines = ["".join(f"{name:<{width}}" for name in rendered).rstrip()]
+    lines.append("".join(f"{'-' * (width - 2):<{width}}" for _ in rendered).rstrip())
+    for i in range(rows):
+        lines.append("".join(f"{fit(cells[i]) if i < len(cells) else '':<{width}}" for cells in rendered.values()).rstrip())
+    return "\n".join(lines)

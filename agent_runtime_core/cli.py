@@ -1,4 +1,5 @@
-"""The `agent-runtime` command: `demo` runs the offline demo, `run` runs any agent once."""
+"""The `agent-runtime` command: `demo` runs the offline demo, `run` runs any agent once, `worker`
+serves queued runs, `submit` queues one, `events` shows or follows a run's events."""
 
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--db", default=".agent-runtime/demo.db", help="SQLite file for the run's state")
     demo.add_argument("--live", action="store_true", help="use the real OpenAI model (needs OPENAI_API_KEY)")
     demo.add_argument("--trace-file", help="also write every event as a JSON line to this file")
+    demo.add_argument(
+        "--native-only", action="store_true", help="skip the framework adapters (LangGraph, CrewAI, OpenAI Agents)"
+    )
 
     run = sub.add_parser("run", help="run an agent once: agent-runtime run MODULE:ATTR --input TEXT")
     run.add_argument("target", help="MODULE:ATTR naming an AgentRuntime instance, class or factory")
@@ -41,6 +45,10 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-retries", type=int, default=0, help="retries after a failed attempt (default 0)")
     run.add_argument("--trace-file", help="also write every event as a JSON line to this file")
     run.add_argument("--json", action="store_true", help="print the result as JSON instead of a timeline")
+
+    from .worker import add_cli_commands
+
+    add_cli_commands(sub)  # worker, submit, events
     return parser
 
 
@@ -139,15 +147,67 @@ async def _demo(args: argparse.Namespace) -> int:
 
     print(f"agent-runtime demo: the README's tool agent through AgentRunner ({mode}).")
     print(f"State: SQLite at {Path(args.db)}\n")
+    state_store = SQLiteStateStore(args.db)
+    config = RunnerConfig(run_timeout_seconds=120, max_retries=1, retry_backoff_seconds=0.1)
     with use_llm_client(client):
         result = await _execute(
-            _demo.DemoToolAgent(),
-            args.input,
-            state_store=SQLiteStateStore(args.db),
-            config=RunnerConfig(run_timeout_seconds=120, max_retries=1, retry_backoff_seconds=0.1),
-            trace_file=args.trace_file,
+            _demo.DemoToolAgent(), args.input, state_store=state_store, config=config, trace_file=args.trace_file
         )
-    return 0 if result.status is RunStatus.SUCCEEDED else 1
+    ok = result.status is RunStatus.SUCCEEDED
+    if not (args.live or args.native_only):
+        ok = await _demo_frameworks(args, config) and ok
+    return 0 if ok else 1
+
+
+async def _demo_frameworks(args: argparse.Namespace, config: RunnerConfig) -> bool:
+    """The same task through every installed adapter, one runner, timelines side by side."""
+    from . import _demo
+    from .events.base import Event
+    from .llm import use_llm_client
+    from .llm.base import LLMClient
+    from .state.sqlite import SQLiteStateStore
+    from .testing.scripted import ScriptedLLMClient
+    from .testing.server import OpenAICompatibleServer
+    from .tracing.sinks import JSONLinesTraceSink
+
+    frameworks, missing = _demo.load_frameworks()
+    print("\n" + "=" * 100)
+    if not frameworks:
+        print("No framework adapter is installed; install them to see the same task in LangGraph, CrewAI and")
+        print("the OpenAI Agents SDK: pip install 'agent-runtime-core[langgraph,crewai,openai-agents]'")
+        return True
+    print("The same task, built natively in each framework, through the same AgentRunner. Each framework's")
+    print("own OpenAI client talks to one scripted model served on 127.0.0.1 (no network, no API key).\n")
+    sink = JSONLinesTraceSink(args.trace_file) if args.trace_file else None
+    runner = AgentRunner(config, state_store=SQLiteStateStore(args.db), trace_sink=sink)
+    columns: dict[str, list[Event]] = {}
+    answers: dict[str, str] = {}
+    ok = True
+    native: LLMClient = ScriptedLLMClient(_demo.demo_script())
+    with use_llm_client(native):
+        result = await runner.execute(_demo.DemoToolAgent(), input_data=args.input)
+    columns["native"] = await runner.event_bus.get_events(result.run_id or "")
+    answers["native"] = str(result.final_output.get("response"))
+    with OpenAICompatibleServer(_demo.demo_script()) as server:
+        for name, module in frameworks:
+            runtime, close = module.build_demo_runtime(server.base_url, [_demo.get_weather, _demo.search_web])
+            try:
+                result = await runner.execute(runtime, input_data=args.input)
+            finally:
+                await close()
+            columns[name] = await runner.event_bus.get_events(result.run_id or "")
+            answers[name] = str(result.final_output.get("response")) if result.succeeded else f"{result.status}: {result.error}"
+            ok = ok and result.succeeded
+    if sink is not None:
+        await sink.close()
+    await runner.state_store.close()
+    print(_demo.format_side_by_side(columns, width=26))
+    print("\nFinal answers:")
+    for name, answer in answers.items():
+        print(f"  {name:<14} {answer}")
+    for name, extra in missing:
+        print(f"  {name:<14} (not installed: pip install 'agent-runtime-core[{extra}]')")
+    return ok
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -168,7 +228,9 @@ async def _run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `agent-runtime` console script."""
     args = _build_parser().parse_args(argv)
-    handler = _demo if args.command == "demo" else _run
+    from .worker import CLI_COMMANDS, run_cli_command
+
+    handler = run_cli_command if args.command in CLI_COMMANDS else _demo if args.command == "demo" else _run
     try:
         return asyncio.run(handler(args))
     except UserError as e:

@@ -6,8 +6,9 @@ import asyncio
 import logging
 import random
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     InvalidInputError,
@@ -29,6 +30,10 @@ from .runtime import (
 )
 from .state.base import StateStore
 from .tracing.base import TraceSink
+
+if TYPE_CHECKING:
+    from .queue.base import RunQueue
+    from .worker import WorkerConfig
 
 __all__ = ["AgentRunner", "RunnerConfig"]
 
@@ -95,15 +100,33 @@ async def _run_in_context(agent: AgentRuntime, ctx: RunContext) -> RunResult:
 def _default_event_bus() -> EventBus:
     from .config import get_config
 
-    backend = get_config().event_bus_backend
+    config = get_config()
+    backend = config.event_bus_backend
     if backend == "memory":
         from .events.memory import InMemoryEventBus
 
         return InMemoryEventBus()
+    if backend == "redis":
+        from .events.redis import RedisEventBus
+
+        return RedisEventBus(redis_url=config.redis_url)
     raise UserError(
         f"event_bus_backend={backend!r} has no implementation in this release; pass "
         "`event_bus=` to AgentRunner or configure(event_bus_backend='memory')."
     )
+
+
+def _default_queue() -> RunQueue:
+    from .config import get_config
+
+    config = get_config()
+    if config.queue_backend == "redis":
+        from .queue.redis import RedisQueue
+
+        return RedisQueue(redis_url=config.redis_url)
+    from .queue.memory import InMemoryQueue
+
+    return InMemoryQueue()
 
 
 def _default_state_store() -> StateStore:
@@ -118,6 +141,10 @@ def _default_state_store() -> StateStore:
         from .state.sqlite import SQLiteStateStore
 
         return SQLiteStateStore(config.sqlite_path)
+    if config.state_store_backend == "redis":
+        from .state.redis import RedisStateStore
+
+        return RedisStateStore(redis_url=config.redis_url)
     raise UserError(
         f"state_store_backend={config.state_store_backend!r} has no implementation in this "
         "release; pass `state_store=` to AgentRunner or configure 'memory' or 'sqlite'."
@@ -164,8 +191,10 @@ class AgentRunner:
         event_bus: EventBus | None = None,
         state_store: StateStore | None = None,
         trace_sink: TraceSink | None = None,
+        queue: RunQueue | None = None,
     ) -> None:
         self.config = config or RunnerConfig()
+        self._queue = queue
         self.event_bus: EventBus = event_bus if event_bus is not None else _default_event_bus()
         self.state_store: StateStore = state_store if state_store is not None else _default_state_store()
         self.trace_sink = trace_sink
@@ -177,6 +206,54 @@ class AgentRunner:
             f"AgentRunner(event_bus={self.event_bus!r}, state_store={self.state_store!r}, "
             f"trace_sink={self.trace_sink!r}, active_runs={len(self._active)})"
         )
+
+    @property
+    def queue(self) -> RunQueue:
+        """Where `submit()` puts runs and `serve()` takes them: the `queue=` given, else the one
+        named by `configure(queue_backend=...)` (built on first use)."""
+        if self._queue is None:
+            self._queue = _default_queue()
+        return self._queue
+
+    # -- distributed execution (see worker.py) ----------------------------------------------
+
+    async def submit(
+        self,
+        agent_key: str,
+        input_data: dict[str, Any] | list[dict[str, Any]] | str | None = None,
+        run_id: str | uuid.UUID | None = None,
+        **options: Any,
+    ) -> str:
+        """Queue a run for a worker and return its id; see `worker.submit` for `options`
+        (`metadata`, `priority`, `delay_seconds`, `max_input_bytes`)."""
+        from .worker import submit
+
+        return await submit(self, agent_key, input_data, run_id=run_id, **options)
+
+    async def serve(self, concurrency: int = 10, *, config: WorkerConfig | None = None, **options: Any) -> None:
+        """Be a worker: execute runs from the queue, `concurrency` at a time, until SIGTERM or
+        SIGINT (graceful: runs in progress finish or are released). See `worker.Worker.serve`."""
+        from dataclasses import replace
+
+        from .worker import Worker, WorkerConfig
+
+        config = replace(config or WorkerConfig(), concurrency=concurrency)
+        await Worker(self, self.queue, config).serve(**options)
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> RunResult:
+        """The result of a submitted run, once a worker recorded it; `TimeoutError` after
+        `timeout` seconds (None: wait forever)."""
+        from .worker import wait
+
+        return await wait(self, run_id, timeout)
+
+    async def events(self, run_id: str, after_seq: int = 0, *, follow: bool = True) -> AsyncIterator[Event]:
+        """A run's events after `after_seq`, in order (with `follow`, until its terminal event).
+        Reconnect with the last `seq` you saw to get every later event exactly once."""
+        from .worker import events
+
+        async for event in events(self, run_id, after_seq, follow=follow):
+            yield event
 
     async def _publish(self, event: Event) -> None:
         await self.event_bus.publish(event)
@@ -388,11 +465,21 @@ class AgentRunner:
 
     async def cancel(self, run_id: str, *, reason: str = "cancelled", grace_seconds: float | None = None) -> bool:
         """Ask a run to stop. `ctx.is_cancelled()` turns true at once; if the agent has not
-        stopped after the grace period, its task is cancelled. Returns False when the run is not
-        executing on this runner."""
+        stopped after the grace period, its task is cancelled.
+
+        A run executing elsewhere is reached through the queue (on Redis, whichever worker holds
+        it cancels it; a run not yet started is recorded CANCELLED by the worker that takes it).
+        Returns False when the run is neither executing here nor reachable (no queue in use, or
+        the run already finished)."""
         active = self._active.get(str(run_id))
         if active is None:
-            return False
+            from .config import get_config
+
+            if self._queue is None and get_config().queue_backend == "memory":
+                return False  # no queue in use: the run can only be local
+            from .worker import request_cancel
+
+            return await request_cancel(self, str(run_id), reason)
         if not active.ctx.is_cancelled():
             active.cancel_reason = reason
             active.ctx.request_cancel()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_runtime_core import clear_registry
+from agent_runtime_core import _secrets, clear_registry
 from agent_runtime_core.config import reset_config
 
 _ENV_PREFIXES = ("AGENT_RUNTIME_", "OPENAI_", "ANTHROPIC_", "LANGFUSE_")
@@ -23,9 +23,12 @@ def _clean_runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             monkeypatch.delenv(name)
     reset_config()
     clear_registry()
+    known_secrets = set(_secrets._known)
     yield
     reset_config()
     clear_registry()
+    _secrets._known.clear()  # secrets one test registered must not mask another test's text
+    _secrets._known.update(known_secrets)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ Payload conventions all runtimes share:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 from ..events.base import TERMINAL_EVENT_TYPES, Event, EventType, tool_arguments
@@ -83,9 +84,17 @@ def get_weather_failing(city: str) -> str:
     raise ValueError(f"weather service has no data for {city}")
 
 
+_CITY_IN_QUESTION = re.compile(r"\bin ([A-Z][\w'-]*(?: [A-Z][\w'-]*)*)\s*\?")
+
+
 def _city_of(request: ScriptRequest) -> str:
-    """The city named at the end of the user's question ("... in Paris?" -> "Paris")."""
-    words = request.last_user_message.rstrip("?!. ").split()
+    """The city the user asks about ("... in Paris?" -> "Paris"), also when a framework wraps the
+    question in a prompt of its own (CrewAI's "Current Task: ..."); else the message's last word."""
+    text = request.last_user_message
+    found = _CITY_IN_QUESTION.findall(text)
+    if found:
+        return str(found[-1])
+    words = text.rstrip("?!. ").split()
     return words[-1] if words else "Paris"
 
 

@@ -1,0 +1,535 @@
+"""A run queue on Redis: at-least-once delivery under leases, priorities, delays, idempotent enqueue.
+
+Why sorted sets and Lua rather than Streams consumer groups: a stream delivers in arrival order
+only, so priorities and delayed runs would need extra structures anyway, and XAUTOCLAIM reclaims by
+idle time rather than by a lease a heartbeat can extend. Here every transition is one Lua script,
+so a run is always in exactly one state, whatever the number of workers and clients:
+
+```
+enqueue ──> ready ──dequeue──> leased ──ack──> (gone)
+   │          ^                  │  │
+   └─delay─> delayed <─nack(delay)┘  └─lease expired (worker died) ──> ready
+```
+
+Keys (default prefix `agent-runtime`, queue `default`; the `{...}` hash tag keeps one queue's keys
+in one Redis Cluster slot):
+
+- `agent-runtime:{q:default}:ready`: sorted set of ready runs, score `-priority`, member a
+  15-digit submission number followed by the run id (so equal priorities leave in FIFO order).
+- `agent-runtime:{q:default}:delayed`: sorted set of run ids by ready time (Redis clock, ms).
+- `agent-runtime:{q:default}:leased`: sorted set of run ids by lease expiry (Redis clock, ms).
+- `agent-runtime:{q:default}:job:<run_id>`: hash with the payload (`p`, JSON of `QueuedRun`),
+  priority (`pr`), ready-set member (`m`), deliveries (`d`), and while leased the lease token
+  (`t`) and worker id (`w`). Its existence is what makes `enqueue` idempotent.
+- `agent-runtime:{q:default}:seq`: the submission counter.
+- `agent-runtime:{q:default}:signal`: a list that `enqueue` pushes to and idle workers `BLPOP`,
+  so they wake at once instead of polling.
+- `agent-runtime:{q:default}:cancel:<run_id>` and channel `agent-runtime:{q:default}:cancel`:
+  cancellation requests (see `request_cancel`).
+
+Times come from the Redis server clock (`TIME` inside the scripts), so machines whose clocks
+disagree still agree on leases. A dequeue is one script call for up to `count` runs, and ack and
+extend one call each (`extend_many` renews all of a worker's leases in one call).
+
+Needs the extra: `pip install 'agent-runtime-core[redis]'`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from .._redis import DEFAULT_PREFIX, RedisConnection, safe_url
+from ..errors import InvalidInputError, UserError
+from ..state.base import check_key
+from .base import Lease, QueuedRun
+
+__all__ = ["RedisLease", "RedisQueue"]
+
+logger = logging.getLogger("agent_runtime_core.queue.redis")
+
+# KEYS: ready, delayed, seq, signal, job. ARGV: run_id, payload, priority, delay_ms, signal cap.
+_ENQUEUE = """
+if redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
+local n = redis.call('INCR', KEYS[3])
+local member = string.format('%015d', n) .. ARGV[1]
+local prio = tonumber(ARGV[3])
+redis.call('HSET', KEYS[5], 'p', ARGV[2], 'pr', prio, 'm', member, 'd', 0)
+local delay = tonumber(ARGV[4])
+if delay > 0 then
+  local t = redis.call('TIME')
+  redis.call('ZADD', KEYS[2], t[1] * 1000 + math.floor(t[2] / 1000) + delay, ARGV[1])
+else
+  redis.call('ZADD', KEYS[1], -prio, member)
+  redis.call('RPUSH', KEYS[4], '1')
+  redis.call('LTRIM', KEYS[4], -tonumber(ARGV[5]), -1)
+end
+return 1
+"""
+
+# KEYS: ready, delayed, leased. ARGV: job prefix, worker id, lease ms, count, token base,
+# cancel prefix, most runs to move per state change, result key prefix ('' for none).
+# Returns {expires_ms, wake_in_ms, id1, payload1, deliveries1, token1, cancel1, done1, id2, ...}.
+_DEQUEUE = """
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local jp = ARGV[1]
+local limit = tonumber(ARGV[7])
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)
+for _, id in ipairs(due) do
+  redis.call('ZREM', KEYS[2], id)
+  local job = redis.call('HMGET', jp .. id, 'pr', 'm')
+  if job[2] then redis.call('ZADD', KEYS[1], -tonumber(job[1]), job[2]) end
+end
+local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, limit)
+for _, id in ipairs(expired) do
+  redis.call('ZREM', KEYS[3], id)
+  local job = redis.call('HMGET', jp .. id, 'pr', 'm')
+  if job[2] then
+    redis.call('HDEL', jp .. id, 't', 'w')
+    redis.call('ZADD', KEYS[1], -tonumber(job[1]), job[2])
+  end
+end
+local expires = now + tonumber(ARGV[3])
+local out = {expires, -1}
+local popped = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[4]))
+for i = 1, #popped, 2 do
+  local id = string.sub(popped[i], 16)
+  local key = jp .. id
+  local payload = redis.call('HGET', key, 'p')
+  if payload then
+    local token = ARGV[5] .. ':' .. ((i + 1) / 2)
+    local d = redis.call('HINCRBY', key, 'd', 1)
+    redis.call('HSET', key, 't', token, 'w', ARGV[2])
+    redis.call('ZADD', KEYS[3], expires, id)
+    local cancel = redis.call('GET', ARGV[6] .. id) or ''
+    local done = 0
+    if ARGV[8] ~= '' then done = redis.call('EXISTS', ARGV[8] .. id) end
+    out[#out + 1] = id
+    out[#out + 1] = payload
+    out[#out + 1] = d
+    out[#out + 1] = token
+    out[#out + 1] = cancel
+    out[#out + 1] = done
+  end
+end
+if #out == 2 then
+  local wake = -1
+  for _, k in ipairs({KEYS[2], KEYS[3]}) do
+    local first = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
+    if first[2] then
+      local w = tonumber(first[2]) - now
+      if w < 0 then w = 0 end
+      if wake < 0 or w < wake then wake = w end
+    end
+  end
+  out[2] = wake
+end
+return out
+"""
+
+# KEYS: leased, job, result, result index. ARGV: token, run_id, result JSON, ttl ms, index member.
+# The result is stored even when the lease was lost: the run did finish.
+_COMPLETE = """
+if tonumber(ARGV[4]) > 0 then
+  redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
+else
+  redis.call('SET', KEYS[3], ARGV[3])
+end
+redis.call('ZADD', KEYS[4], 0, ARGV[5])
+if redis.call('HGET', KEYS[2], 't') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[1], ARGV[2])
+return 1
+"""
+
+# KEYS: leased, job. ARGV: token, run_id.
+_ACK = """
+if redis.call('HGET', KEYS[2], 't') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[1], ARGV[2])
+return 1
+"""
+
+# KEYS: ready, delayed, leased, signal, job. ARGV: token, run_id, delay_ms, uncount, signal cap.
+_NACK = """
+if redis.call('HGET', KEYS[5], 't') ~= ARGV[1] then return 0 end
+redis.call('ZREM', KEYS[3], ARGV[2])
+redis.call('HDEL', KEYS[5], 't', 'w')
+if ARGV[4] == '1' then redis.call('HINCRBY', KEYS[5], 'd', -1) end
+local delay = tonumber(ARGV[3])
+if delay > 0 then
+  local t = redis.call('TIME')
+  redis.call('ZADD', KEYS[2], t[1] * 1000 + math.floor(t[2] / 1000) + delay, ARGV[2])
+else
+  local job = redis.call('HMGET', KEYS[5], 'pr', 'm')
+  redis.call('ZADD', KEYS[1], -tonumber(job[1]), job[2])
+  redis.call('RPUSH', KEYS[4], '1')
+  redis.call('LTRIM', KEYS[4], -tonumber(ARGV[5]), -1)
+end
+return 1
+"""
+
+# KEYS: leased. ARGV: job prefix, lease ms, then run_id, token pairs.
+# Returns the new expiry (ms) per lease, 0 for a lease that was lost.
+_EXTEND = """
+local t = redis.call('TIME')
+local expires = t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[2])
+local out = {}
+for i = 3, #ARGV, 2 do
+  local id = ARGV[i]
+  if redis.call('HGET', ARGV[1] .. id, 't') == ARGV[i + 1] then
+    redis.call('ZADD', KEYS[1], expires, id)
+    out[#out + 1] = expires
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+"""
+
+
+@dataclass
+class RedisLease(Lease):
+    """A `Lease` on a run from a `RedisQueue`, with what the queue learnt while handing it out."""
+
+    invalid: str | None = None
+    """Why the stored payload could not be read as a `QueuedRun` (None when it could). The worker
+    records such a run as failed with `InvalidInputError` instead of executing it."""
+    payload_bytes: int = 0
+    """Size of the stored payload in bytes (the worker refuses runs over its input limit)."""
+    cancel_reason: str | None = None
+    """Set when cancellation was requested before the run was delivered."""
+    finished: bool = False
+    """The run's result already exists (asked for with `dequeue_many(result_key_prefix=...)`):
+    a redelivery of a finished run, to ack without executing."""
+
+
+class RedisQueue:
+    """Runs waiting in Redis for workers on any number of machines.
+
+    Args:
+        redis_url: Where Redis is, e.g. `redis://localhost:6379/0`. Turn on Redis persistence
+            (`appendonly yes`) so that queued runs survive a restart of Redis.
+        name: The queue's name; workers take runs from the queue of their name.
+        prefix: First part of every key.
+        lease_seconds: How long a worker holds a run without renewing its lease (the worker's
+            heartbeat renews it every third of this). A run whose worker died goes to another
+            worker after at most this long.
+        poll_seconds: Longest wait of an idle worker before it looks again for runs whose delay
+            or lease ended (new runs wake it at once).
+        cancel_ttl_seconds: How long a cancellation request is kept for a run not yet delivered.
+        client: An existing `redis.asyncio.Redis` (`decode_responses=True`) to use instead.
+        retry_timeout_seconds: How long a call keeps retrying while Redis is unreachable before
+            raising `BackendError` (None: forever).
+        max_connections: Most Redis connections this object opens; calls beyond wait for one.
+    """
+
+    _SIGNAL_CAP = 1000
+    _MOVE_LIMIT = 100
+
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        *,
+        name: str = "default",
+        prefix: str = DEFAULT_PREFIX,
+        lease_seconds: float = 30.0,
+        poll_seconds: float = 1.0,
+        cancel_ttl_seconds: float = 24 * 3600,
+        client: Any = None,
+        retry_timeout_seconds: float | None = 60.0,
+        max_connections: int = 100,
+    ) -> None:
+        if lease_seconds <= 0:
+            raise UserError(f"`lease_seconds` must be > 0; got {lease_seconds}.")
+        if not 0 < poll_seconds < 10:
+            raise UserError(f"`poll_seconds` must be between 0 and 10; got {poll_seconds}.")
+        check_key(name, "name")
+        self._conn = RedisConnection(
+            redis_url,
+            client=client,
+            feature="RedisQueue",
+            retry_timeout_seconds=retry_timeout_seconds,
+            max_connections=max_connections,
+        )
+        self.name = name
+        self.prefix = prefix
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.cancel_ttl_seconds = cancel_ttl_seconds
+        base = f"{prefix}:{{q:{name}}}"
+        self._ready, self._delayed, self._leased = f"{base}:ready", f"{base}:delayed", f"{base}:leased"
+        self._seq, self._signal = f"{base}:seq", f"{base}:signal"
+        self._job_prefix = f"{base}:job:"
+        self._cancel_prefix = f"{base}:cancel:"
+        self._cancel_channel = f"{base}:cancel"
+        self._enqueue = self._conn.register_script(_ENQUEUE)
+        self._dequeue = self._conn.register_script(_DEQUEUE)
+        self._ack = self._conn.register_script(_ACK)
+        self._complete = self._conn.register_script(_COMPLETE)
+        self._nack = self._conn.register_script(_NACK)
+        self._extend = self._conn.register_script(_EXTEND)
+
+    def __repr__(self) -> str:
+        return (
+            f"RedisQueue({safe_url(self._conn.url)!r}, name={self.name!r}, "
+            f"lease_seconds={self.lease_seconds})"
+        )
+
+    @property
+    def url(self) -> str:
+        """The Redis URL (password included: never log it; `repr()` masks it)."""
+        return self._conn.url
+
+    @property
+    def lease_ms(self) -> int:
+        return max(1, int(self.lease_seconds * 1000))
+
+    # -- producing --------------------------------------------------------------------------
+
+    async def enqueue(self, run: QueuedRun, *, delay_seconds: float = 0.0) -> bool:
+        check_key(run.run_id, "run_id")
+        data = run.to_dict()
+        del data["deliveries"]
+        payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_refuse)
+        return await self.enqueue_raw(run.run_id, payload, priority=run.priority, delay_seconds=delay_seconds)
+
+    async def enqueue_raw(
+        self, run_id: str, payload: str, *, priority: int = 0, delay_seconds: float = 0.0
+    ) -> bool:
+        """Enqueue a payload as it is: the JSON of a `QueuedRun` dict, e.g. written by a producer
+        in another language. It is not checked here; a worker that cannot read it records the
+        run as failed with `InvalidInputError`. Returns False if the run id is already queued."""
+        check_key(run_id, "run_id")
+        if not isinstance(priority, int) or isinstance(priority, bool):
+            raise UserError(f"`priority` must be an integer; got {priority!r}.")
+        delay_ms = max(0, int(delay_seconds * 1000))
+        keys = [self._ready, self._delayed, self._seq, self._signal, self._job_prefix + run_id]
+        args = [run_id, payload, priority, delay_ms, self._SIGNAL_CAP]
+        return bool(await self._conn.call(lambda: self._conn.run_script(self._enqueue, keys, args), "enqueue a run"))
+
+    # -- consuming --------------------------------------------------------------------------
+
+    async def dequeue(self, worker_id: str, *, timeout: float | None = None) -> Lease | None:
+        leases = await self.dequeue_many(worker_id, 1, timeout=timeout)
+        return leases[0] if leases else None
+
+    async def dequeue_many(
+        self, worker_id: str, count: int, *, timeout: float | None = None, result_key_prefix: str = ""
+    ) -> list[Lease]:
+        """Take up to `count` ready runs (highest priority first) in one round trip, waiting up
+        to `timeout` seconds (None: forever) for the first one. With `result_key_prefix`, each
+        lease's `finished` says whether the Redis key `<prefix><run_id>` exists (a worker whose
+        results live in the same Redis learns in the same round trip that a run is done)."""
+        if count < 1:
+            raise UserError(f"`count` must be >= 1; got {count}.")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            leases, wake_ms = await self._take(worker_id, count, result_key_prefix)
+            if leases:
+                return leases
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return []
+            wait = self.poll_seconds
+            if wake_ms >= 0:
+                wait = min(wait, wake_ms / 1000)
+            if remaining is not None:
+                wait = min(wait, remaining)
+            if wait >= 0.005:
+                # Woken at once by an enqueue; otherwise back when a delay or lease may end.
+                await self._conn.call(partial(self._conn.client.blpop, [self._signal], timeout=wait), "wait for runs")
+
+    async def _take(self, worker_id: str, count: int, result_key_prefix: str = "") -> tuple[list[Lease], int]:
+        keys = [self._ready, self._delayed, self._leased]
+        args = [
+            self._job_prefix,
+            worker_id,
+            self.lease_ms,
+            count,
+            uuid.uuid4().hex,
+            self._cancel_prefix,
+            self._MOVE_LIMIT,
+            result_key_prefix,
+        ]
+        out = await self._conn.call(lambda: self._conn.run_script(self._dequeue, keys, args), "dequeue runs")
+        expires_at = int(out[0]) / 1000
+        leases: list[Lease] = []
+        for i in range(2, len(out), 6):
+            run_id, payload, deliveries, token, cancel, done = out[i : i + 6]
+            lease = self._lease(run_id, payload, int(deliveries), token, cancel, worker_id, expires_at)
+            lease.finished = bool(int(done))
+            leases.append(lease)
+        return leases, int(out[1])
+
+    @staticmethod
+    def _lease(
+        run_id: str, payload: str, deliveries: int, token: str, cancel: str, worker_id: str, expires_at: float
+    ) -> RedisLease:
+        invalid = None
+        try:
+            run = QueuedRun.from_dict(json.loads(payload))
+            if run.run_id != run_id:
+                raise InvalidInputError(f"payload names run {run.run_id!r}, but it was queued as {run_id!r}")
+        except (ValueError, InvalidInputError) as e:  # JSONDecodeError is a ValueError
+            invalid = f"The queued payload of run {run_id!r} is malformed: {e}"
+            run = QueuedRun(run_id=run_id, agent_key="", input_data={}, metadata={})
+        run.run_id = run_id
+        run.deliveries = deliveries
+        return RedisLease(
+            run,
+            worker_id,
+            token,
+            expires_at,
+            invalid=invalid,
+            payload_bytes=len(payload.encode()),
+            cancel_reason=cancel or None,
+        )
+
+    async def ack(self, lease: Lease) -> bool:
+        run_id = lease.run.run_id
+        keys = [self._leased, self._job_prefix + run_id]
+        return bool(
+            await self._conn.call(lambda: self._conn.run_script(self._ack, keys, [lease.token, run_id]), "ack a run")
+        )
+
+    async def complete(
+        self, lease: Lease, result_key: str, result_json: str, *, ttl_seconds: float | None, index_key: str, index_member: str
+    ) -> bool:
+        """Store a finished run's result under the Redis key `result_key` (and `index_member` in
+        the sorted set `index_key`) and ack the run, in one round trip. The result is stored even
+        if the lease was lost; returns whether the ack succeeded."""
+        run_id = lease.run.run_id
+        ttl_ms = 0 if ttl_seconds is None else max(1, int(ttl_seconds * 1000))
+        keys = [self._leased, self._job_prefix + run_id, result_key, index_key]
+        args = [lease.token, run_id, result_json, ttl_ms, index_member]
+        return bool(await self._conn.call(lambda: self._conn.run_script(self._complete, keys, args), "complete a run"))
+
+    async def nack(self, lease: Lease, *, delay_seconds: float = 0.0) -> bool:
+        return await self._give_back(lease, delay_seconds, uncount=False)
+
+    async def release(self, lease: Lease) -> bool:
+        """Give a run back without counting this delivery (a worker shutting down): a run
+        released by rolling restarts never turns into a poison run."""
+        return await self._give_back(lease, 0.0, uncount=True)
+
+    async def _give_back(self, lease: Lease, delay_seconds: float, *, uncount: bool) -> bool:
+        run_id = lease.run.run_id
+        keys = [self._ready, self._delayed, self._leased, self._signal, self._job_prefix + run_id]
+        args = [lease.token, run_id, max(0, int(delay_seconds * 1000)), "1" if uncount else "0", self._SIGNAL_CAP]
+        return bool(await self._conn.call(lambda: self._conn.run_script(self._nack, keys, args), "give back a run"))
+
+    async def extend(self, lease: Lease) -> bool:
+        return (await self.extend_many([lease]))[0]
+
+    async def extend_many(self, leases: Sequence[Lease]) -> list[bool]:
+        """Renew several leases in one round trip (a worker's heartbeat); False for each lost."""
+        if not leases:
+            return []
+        args: list[Any] = [self._job_prefix, self.lease_ms]
+        for lease in leases:
+            args += [lease.run.run_id, lease.token]
+        out = await self._conn.call(lambda: self._conn.run_script(self._extend, [self._leased], args), "extend leases")
+        kept = []
+        for lease, expires in zip(leases, out, strict=True):
+            if int(expires):
+                lease.expires_at = int(expires) / 1000
+            kept.append(bool(int(expires)))
+        return kept
+
+    async def size(self) -> int:
+        async def sizes() -> list[int]:
+            async with self._conn.client.pipeline(transaction=False) as pipe:
+                pipe.zcard(self._ready).zcard(self._delayed).zcard(self._leased)
+                return list(await pipe.execute())
+
+        return sum(await self._conn.call(sizes, "count runs"))
+
+    # -- cancellation -----------------------------------------------------------------------
+
+    async def request_cancel(self, run_id: str, reason: str = "cancelled") -> None:
+        """Ask whichever worker holds (or will take) `run_id` to cancel it.
+
+        The request is stored (so a worker that takes the run later, or that missed the
+        notification during a reconnect, still sees it at its next heartbeat) and published (so
+        the worker holding the run sees it at once).
+        """
+        check_key(run_id, "run_id")
+        ttl = max(1, int(self.cancel_ttl_seconds))
+
+        async def send() -> None:
+            async with self._conn.client.pipeline(transaction=True) as pipe:
+                pipe.set(self._cancel_prefix + run_id, reason or "cancelled", ex=ttl)
+                pipe.publish(self._cancel_channel, json.dumps({"run_id": run_id, "reason": reason}))
+                await pipe.execute()
+
+        await self._conn.call(send, "request a cancellation")
+
+    async def cancel_reasons(self, run_ids: Sequence[str]) -> dict[str, str]:
+        """The pending cancellation requests among `run_ids`: run id -> reason."""
+        if not run_ids:
+            return {}
+        keys = [self._cancel_prefix + r for r in run_ids]
+        values = await self._conn.call(lambda: self._conn.client.mget(keys), "read cancellation requests")
+        return {r: v for r, v in zip(run_ids, values, strict=True) if v is not None}
+
+    async def watch_cancels(self) -> AsyncIterator[tuple[str, str]]:
+        """Cancellation requests as they are published: (run_id, reason). Reconnects forever;
+        requests sent while disconnected are caught by `cancel_reasons` at the next heartbeat."""
+        delay = 0.05
+        while True:
+            pubsub = self._conn.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._cancel_channel)
+                delay = 0.05
+                while True:
+                    message = await pubsub.get_message(timeout=self.poll_seconds)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    try:
+                        data = json.loads(message["data"])
+                        yield str(data["run_id"]), str(data.get("reason") or "cancelled")
+                    except (ValueError, KeyError, TypeError):
+                        logger.warning("Ignoring a malformed cancellation message on %s.", self._cancel_channel)
+            except self._conn._transient:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._conn.backoff_max_seconds)
+            finally:
+                try:
+                    await pubsub.aclose()
+                except Exception:  # the connection may be gone already
+                    pass
+
+    async def purge(self) -> None:
+        """Delete every run of this queue, waiting or leased (for tests and resets)."""
+
+        async def run() -> None:
+            ids: set[str] = set()
+            for member in await self._conn.client.zrange(self._ready, 0, -1):
+                ids.add(member[15:])
+            ids.update(await self._conn.client.zrange(self._delayed, 0, -1))
+            ids.update(await self._conn.client.zrange(self._leased, 0, -1))
+            keys = [self._ready, self._delayed, self._leased, self._signal]
+            keys += [self._job_prefix + i for i in ids]
+            await self._conn.client.delete(*keys)
+
+        await self._conn.call(run, "purge the queue")
+
+    async def close(self) -> None:
+        """Close the Redis connections (if this queue created them)."""
+        await self._conn.close()
+
+
+def _refuse(value: Any) -> Any:
+    raise UserError(
+        f"A queued run's input must be JSON-serializable; got a {type(value).__name__}. "
+        "Pass plain dicts, lists, strings, numbers, booleans and None."
+    )

@@ -1,0 +1,104 @@
+"""The StateStore contract of tests/state/test_stores.py, run against RedisStateStore.
+
+The contract's test functions are imported from that file and collected here again, where the
+`store` fixture they take is a RedisStateStore on the test server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_runtime_core.state import RedisStateStore, StateStore
+
+from .conftest import RedisServer
+
+_CONTRACT = Path(__file__).resolve().parent.parent / "state" / "test_stores.py"
+_spec = importlib.util.spec_from_file_location("_state_store_contract", _CONTRACT)
+assert _spec is not None and _spec.loader is not None
+_contract = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_contract)
+
+# Every backend-agnostic test of the contract (those taking the `store` fixture).
+test_is_a_state_store = _contract.test_is_a_state_store
+test_checkpoint_round_trip_replace_delete = _contract.test_checkpoint_round_trip_replace_delete
+test_saved_state_is_a_copy = _contract.test_saved_state_is_a_copy
+test_key_value_with_ttl_and_prefix_listing = _contract.test_key_value_with_ttl_and_prefix_listing
+test_bad_keys_are_refused = _contract.test_bad_keys_are_refused
+test_non_json_values_are_refused_with_a_clear_error = _contract.test_non_json_values_are_refused_with_a_clear_error
+
+
+@pytest.fixture
+async def store(redis_url: str) -> AsyncIterator[StateStore]:
+    s = RedisStateStore(redis_url)
+    yield s
+    await s.close()
+
+
+async def test_two_clients_share_state(redis_url: str) -> None:
+    a, b = RedisStateStore(redis_url), RedisStateStore(redis_url)
+    await a.save_checkpoint("run", {"step": 3})
+    await a.set("k", [1])
+    assert await b.get_checkpoint("run") == {"step": 3}
+    assert await b.get("k") == [1]
+    await a.close()
+    await b.close()
+
+
+async def test_prefixes_keep_deployments_apart(redis_url: str) -> None:
+    a, b = RedisStateStore(redis_url, prefix="one"), RedisStateStore(redis_url, prefix="two")
+    await a.set("k", 1)
+    assert await b.get("k") is None
+    assert await b.list_keys() == []
+    await a.close()
+    await b.close()
+
+
+async def test_checkpoint_key_allows_atomic_effect_and_checkpoint(redis_url: str, redis_client: Any) -> None:
+    store = RedisStateStore(redis_url)
+    async with redis_client.pipeline(transaction=True) as pipe:
+        pipe.incr("effects")
+        pipe.set(store.checkpoint_key("r"), '{"effect_done": true}')
+        await pipe.execute()
+    assert await store.get_checkpoint("r") == {"effect_done": True}
+    await store.close()
+
+
+async def test_list_keys_drops_expired_entries_from_its_index(redis_url: str, redis_client: Any) -> None:
+    store = RedisStateStore(redis_url)
+    for i in range(5):
+        await store.set(f"t:{i}", i, ttl_seconds=0.05)
+    await store.set("t:keep", 1)
+    await asyncio.sleep(0.15)
+    assert await store.list_keys("t:") == ["t:keep"]
+    assert await redis_client.zcard(f"{store.prefix}:kv-index") == 1
+    await store.close()
+
+
+async def test_checkpoints_may_expire(redis_url: str, redis_client: Any) -> None:
+    store = RedisStateStore(redis_url, checkpoint_ttl_seconds=60)
+    await store.save_checkpoint("r", {"a": 1})
+    assert 0 < await redis_client.ttl(store.checkpoint_key("r")) <= 60
+    assert await store.get_checkpoint("r") == {"a": 1}
+    await store.close()
+
+
+def test_repr_hides_the_password() -> None:
+    store = RedisStateStore("redis://user:s3cretpass@127.0.0.1:1/0")
+    assert "s3cretpass" not in repr(store)
+
+
+@pytest.mark.slow
+async def test_state_survives_a_redis_restart(own_redis: RedisServer) -> None:
+    store = RedisStateStore(own_redis.url)
+    await store.save_checkpoint("run", {"done": ["a"]})
+    await store.set("k", 1)
+    await asyncio.to_thread(own_redis.restart)
+    assert await store.get_checkpoint("run") == {"done": ["a"]}
+    assert await store.list_keys() == ["k"]
+    await store.close()
