@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine with Python 3.11+:
-#   make demo   creates .venv, installs the library, runs the offline demo
+#   make demo   installs the library and its adapters (.venv-all), runs the offline demo
 #   make test   installs the test dependencies and runs every test
 # Environments: .venv holds the core and its test tools only (no framework, so the core's
 # zero-dependency promise is tested); each adapter gets adapters/<name>/.venv with its framework's
@@ -26,8 +26,9 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip $(PIP_FLAGS) install -e '.[test,dev]'
 	@touch $@ $(VENV)/.installed-core
 
-demo: $(VENV)/.installed-core
-	$(BIN)/agent-runtime demo
+# The demo runs the same task natively and through the three adapters: it needs them all.
+demo: $(ALL_VENV)/.installed
+	$(ALL_VENV)/bin/agent-runtime demo
 
 test: test-core test-adapters test-conformance
 

@@ -22,13 +22,20 @@ from agent_runtime_core.config import reset_config
 from agent_runtime_core.testing import OpenAICompatibleServer, ScriptedModel, reply
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-_BLOCK = re.compile(r"(<!-- readme-test: skip \((?P<reason>[^)]+)\) -->\n)?```python\n(?P<code>.*?)```", re.S)
+_BLOCK = re.compile(
+    r"(<!-- readme-test: (?:skip \((?P<reason>[^)]+)\)|(?P<env>adapters)) -->\n)?```python\n(?P<code>.*?)```", re.S
+)
 
 
-def readme_blocks() -> list[tuple[int, str | None, str]]:
+def readme_blocks(env: str | None = None) -> list[tuple[int, str | None, str]]:
+    """(line, skip reason, code) of the README's Python blocks for `env`: None is the core's
+    environment; "adapters" the blocks marked to run where every adapter is installed
+    (tests/conformance/frameworks/test_readme_adapters.py)."""
     text = README.read_text(encoding="utf-8")
     blocks = []
     for match in _BLOCK.finditer(text):
+        if match.group("env") != env:
+            continue
         line = text.count("\n", 0, match.start("code")) + 1
         blocks.append((line, match.group("reason"), match.group("code")))
     return blocks
@@ -80,4 +87,5 @@ def test_every_readme_example_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert "run.succeeded" in printed and "llm.call.completed" in printed
     assert "Alice\n" in printed and "hi\n" in printed
     assert (tmp_path / ".agent_runtime").is_dir() and (tmp_path / "global").is_dir()
+    assert "succeeded {'response': 'Hello! How can I help?'}" in printed  # through a worker
     assert model.calls >= 2  # MyAgent really went through the OpenAI SDK to the server
