@@ -24,4 +24,4 @@ def test_demo_shows_the_four_timelines(tmp_path: Path, capsys: pytest.CaptureFix
     answers = out[out.index("Final answers:"):].splitlines()[1:5]
     assert [a.split()[0] for a in answers] == ["native", "langgraph", "crewai", "openai-agents"]
     assert all(a.endswith("Here is what I found: The weather in Paris is sunny, 72°F.") for a in answers)
-    assert "node:tools" in out and "task:" in out and "agent:tool-agent" in out
+    assert "node:tools" in out and "task:" in out and "agent:tool-" in out
