@@ -15,11 +15,26 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from agent_runtime_core import AgentRunner, AgentRuntime, EventType, RunContext, RunnerConfig, RunResult, Tool, ToolRegistry
+from agent_runtime_core import (
+    AgentRunner,
+    AgentRuntime,
+    EventType,
+    RunContext,
+    RunnerConfig,
+    RunResult,
+    Tool,
+    ToolRegistry,
+)
 from agent_runtime_core._timeline import format_timeline
 from agent_runtime_core.llm import get_llm_client, use_llm_client
 from agent_runtime_core.state import SQLiteStateStore
-from agent_runtime_core.testing import ScriptedLLMClient, ScriptedModel, ScriptRequest, call_tool, reply
+from agent_runtime_core.testing import (
+    ScriptedLLMClient,
+    ScriptedModel,
+    ScriptRequest,
+    call_tool,
+    reply,
+)
 
 
 def get_weather(location: str) -> str:
