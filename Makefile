@@ -8,10 +8,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ALL_VENV := .venv-all
+ARQ_VENV := .venv-arq
 ADAPTERS := langgraph crewai openai_agents
 PIP_FLAGS := --disable-pip-version-check --quiet
 
-.PHONY: demo test test-core test-adapters test-conformance lint typecheck format clean $(addprefix test-adapter-,$(ADAPTERS))
+.PHONY: demo test test-core test-adapters test-conformance test-bench bench lint typecheck format clean $(addprefix test-adapter-,$(ADAPTERS))
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "agent-runtime-core needs Python 3.11+; try: make PYTHON=python3.12 ...")'
@@ -30,7 +31,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 demo: $(ALL_VENV)/.installed
 	$(ALL_VENV)/bin/agent-runtime demo
 
-test: test-core test-adapters test-conformance
+test: test-core test-adapters test-conformance test-bench
 
 test-core: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
@@ -49,12 +50,27 @@ test-adapters: $(addprefix test-adapter-,$(ADAPTERS))
 
 $(ALL_VENV)/.installed: pyproject.toml $(foreach a,$(ADAPTERS),adapters/$(a)/pyproject.toml)
 	$(PYTHON) -m venv $(ALL_VENV)
-	$(ALL_VENV)/bin/python -m pip $(PIP_FLAGS) install -e '.[test]' $(foreach a,$(ADAPTERS),-e './adapters/$(a)[test]')
+	$(ALL_VENV)/bin/python -m pip $(PIP_FLAGS) install -e '.[test,otel]' $(foreach a,$(ADAPTERS),-e './adapters/$(a)[test]')
 	@touch $@
 
 # The suite across frameworks, in one environment with all three (not collected by test-core).
 test-conformance: $(ALL_VENV)/.installed
 	$(ALL_VENV)/bin/python -m pytest -o addopts="--strict-markers -ra --import-mode=importlib" tests/conformance
+
+# The queue benchmark compares with arq, whose redis<6 pin would downgrade .venv-all's redis-py:
+# its workers (ours and arq's alike) run in a small environment of their own.
+$(ARQ_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(ARQ_VENV)
+	$(ARQ_VENV)/bin/python -m pip $(PIP_FLAGS) install -e '.[bench]'
+	@touch $@
+
+# Every benchmark, tiny, so bench/ cannot rot (it checks tables are printed, never a speed).
+test-bench: $(ALL_VENV)/.installed $(ARQ_VENV)/.installed
+	$(ALL_VENV)/bin/python -m pytest -o addopts="--strict-markers -ra --import-mode=importlib" tests/bench
+
+# The benchmarks: ratios against baselines measured in the same run (docs/performance.md).
+bench: $(ALL_VENV)/.installed $(ARQ_VENV)/.installed
+	$(ALL_VENV)/bin/python -m bench
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
@@ -67,4 +83,4 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) $(ALL_VENV) adapters/*/.venv .pytest_cache .mypy_cache .ruff_cache .agent-runtime
+	rm -rf $(VENV) $(ALL_VENV) $(ARQ_VENV) adapters/*/.venv .pytest_cache .mypy_cache .ruff_cache .agent-runtime
