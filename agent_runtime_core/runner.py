@@ -29,6 +29,7 @@ from .runtime import (
     validate_messages,
 )
 from .state.base import StateStore
+from .tools import ToolRegistry
 from .tracing.base import TraceSink
 
 if TYPE_CHECKING:
@@ -301,7 +302,7 @@ class AgentRunner:
             publish=self._publish,
             state_store=self.state_store,
             start_seq=await self.event_bus.last_seq(run_id),
-            tools=getattr(agent, "tools", None) if _is_registry(getattr(agent, "tools", None)) else None,
+            tools=tools if isinstance(tools := getattr(agent, "tools", None), ToolRegistry) else None,
         )
         active = self._active[run_id] = _ActiveRun(ctx)
         try:
@@ -403,11 +404,27 @@ class AgentRunner:
         if ctx.is_cancelled():
             raise RunCancelledError("Cancelled before the attempt started.", run_id=ctx.run_id)
         task = active.task = asyncio.create_task(_run_in_context(agent, ctx), name=f"agent-run:{ctx.run_id}")
+        # The time limit cancels the attempt's own task (cheaper than asyncio.timeout() around it).
+        timer, expired = None, False
+        if self.config.run_timeout_seconds is not None:
+
+            def expire() -> None:
+                nonlocal expired
+                expired = True
+                task.cancel(msg="run attempt timed out")
+
+            timer = asyncio.get_running_loop().call_later(self.config.run_timeout_seconds, expire)
         try:
-            async with asyncio.timeout(self.config.run_timeout_seconds):
-                result = await task
+            result = await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if expired and not (current is not None and current.cancelling()):
+                raise TimeoutError from None
+            raise
         finally:
             active.task = None
+            if timer is not None:
+                timer.cancel()
         if not isinstance(result, RunResult):
             raise NonRetriableError(
                 f"{type(agent).__name__}.run() must return a RunResult; got {type(result).__name__}."
@@ -491,9 +508,3 @@ class AgentRunner:
     def _force_cancel(active: _ActiveRun) -> None:
         if active.task is not None and not active.task.done():
             active.task.cancel(msg="run cancelled by AgentRunner.cancel()")
-
-
-def _is_registry(value: Any) -> bool:
-    from .tools import ToolRegistry
-
-    return isinstance(value, ToolRegistry)

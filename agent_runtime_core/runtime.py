@@ -239,12 +239,7 @@ class RunContext:
         """Free-form metadata passed with the run."""
         self.input_data: dict[str, Any] = {"messages": self.input_messages}
         """The run's whole input as submitted (adapters read framework-specific keys here)."""
-        if tools is None:
-            from .tools import ToolRegistry
-
-            tools = ToolRegistry()
-        self.tools: ToolRegistry = tools
-        """Tools available to the agent."""
+        self._tools = tools
         self.agent_key = agent_key
         """Key of the agent executing the run."""
         self.attempt = 1
@@ -266,6 +261,19 @@ class RunContext:
             f"<RunContext run_id={self.run_id!r} agent={self.agent_key!r} attempt={self.attempt}"
             f" messages={len(self.input_messages)} cancelled={self._cancel_requested}>"
         )
+
+    @property
+    def tools(self) -> ToolRegistry:
+        """Tools available to the agent (an empty registry unless the agent has `tools`)."""
+        if self._tools is None:
+            from .tools import ToolRegistry
+
+            self._tools = ToolRegistry()
+        return self._tools
+
+    @tools.setter
+    def tools(self, tools: ToolRegistry) -> None:
+        self._tools = tools
 
     @property
     def state_store(self) -> StateStore | None:
