@@ -147,20 +147,39 @@ class RedisConnection:
         self._outage_logged = False
         self._pending: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._flushes: set[asyncio.Task[None]] = set()
+        self._in_flight = 0  # commands sent directly plus batches sent, whose replies are not in
 
     # -- automatic pipelining ----------------------------------------------------------------
     #
-    # Many runs on one worker issue small commands at the same moment. Commands issued in the
-    # same turn of the event loop are sent together as one pipeline: one write, one connection
-    # from the pool, one wake-up, instead of one each. Each caller still gets its own reply (or
-    # its own error, which `call` retries as usual).
+    # Many runs on one worker issue small commands at the same moment. A command issued while no
+    # batch is in flight is sent at once, from its caller's task (a lone writer pays nothing
+    # extra). Commands issued while a batch is in flight, or in the same turn of the event loop
+    # as a batch not sent yet, are sent together as one pipeline on the next turn: one write, one
+    # connection from the pool, one wake-up, instead of one each. Each caller still gets its own
+    # reply (or its own error, which `call` retries as usual).
+    #
+    # A batch counts as in flight until the turn after its replies were handed out, so the
+    # callers it wakes (which issue their next commands in that turn) batch together again
+    # instead of racing for the direct path.
 
-    def execute(self, *args: Any) -> asyncio.Future[Any]:
-        """Send one command, batched with the others issued in this turn of the event loop."""
+    async def execute(self, *args: Any) -> Any:
+        """Send one command: at once when nothing is in flight, else batched with the others."""
+        if self._in_flight or self._pending:
+            return await self._enqueue(args)
+        self._in_flight += 1
+        try:
+            return await self.client.execute_command(*args)
+        finally:
+            self._in_flight -= 1
+
+    def _enqueue(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if not self._pending:
-            loop.call_soon(self._flush)
+            # The task's first step runs on the next turn: every command issued until then joins.
+            task = loop.create_task(self._flush())
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
         self._pending.append((args, future))
         return future
 
@@ -171,12 +190,18 @@ class RedisConnection:
         except self._no_script:
             return await script(keys=keys, args=args)  # loads the script, then runs it
 
-    def _flush(self) -> None:
+    async def _flush(self) -> None:
         batch, self._pending = self._pending, []
-        if batch:
-            task = asyncio.ensure_future(self._send(batch))
-            self._flushes.add(task)
-            task.add_done_callback(self._flushes.discard)
+        if not batch:
+            return
+        self._in_flight += 1
+        try:
+            await self._send(batch)
+        finally:
+            asyncio.get_running_loop().call_soon(self._landed)
+
+    def _landed(self) -> None:
+        self._in_flight -= 1
 
     async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
         try:

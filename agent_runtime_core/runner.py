@@ -30,6 +30,7 @@ from .runtime import (
 )
 from .state.base import StateStore
 from .tools import ToolRegistry
+from .tracing import default_trace_sink
 from .tracing.base import TraceSink
 
 if TYPE_CHECKING:
@@ -198,7 +199,9 @@ class AgentRunner:
         self._queue = queue
         self.event_bus: EventBus = event_bus if event_bus is not None else _default_event_bus()
         self.state_store: StateStore = state_store if state_store is not None else _default_state_store()
-        self.trace_sink = trace_sink
+        # None: the default sink, if there is anything to trace to (an OpenTelemetry TracerProvider
+        # the application set, or Langfuse by configure()); see tracing.default_trace_sink.
+        self.trace_sink = trace_sink if trace_sink is not None else default_trace_sink()
         self._active: dict[str, _ActiveRun] = {}
         self._sink_failures = 0
 

@@ -390,6 +390,11 @@ class Worker:
             for sig in installed:
                 loop.remove_signal_handler(sig)
             _local_workers.discard(self)
+            if self.runner.trace_sink is not None:
+                try:  # the last batch of traces (e.g. to Langfuse) goes out before the process ends
+                    await self.runner.trace_sink.flush()
+                except Exception:
+                    logger.exception("Flushing the trace sink failed at shutdown.")
             logger.info("Worker %s stopped after %d runs.", self.worker_id, self.completed)
 
     def _on_signal(self, sig: int) -> None:

@@ -57,6 +57,7 @@ def test_readme_has_examples_and_few_skips() -> None:
 def test_every_readme_example_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # examples that write files (SQLite, persistence) write here
     monkeypatch.setenv("AGENT_RUNTIME_GLOBAL_DIR", str(tmp_path / "global"))  # never the real home
+    monkeypatch.setenv("LANGFUSE_HOST", "http://127.0.0.1:9")  # the Langfuse example stays on loopback
     model = ScriptedModel([reply("Hello! How can I help?")], model="gpt-4o")
     with OpenAICompatibleServer(model) as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)

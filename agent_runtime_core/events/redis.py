@@ -140,16 +140,26 @@ class RedisEventBus:
 
     async def subscribe(self, run_id: str, after_seq: int = 0) -> AsyncIterator[Event]:
         position = max(after_seq, 0)
+        # Whether the event at `position` is the run's terminal event: None when not known yet
+        # (subscribed after some seq), so the first pass asks Redis; afterwards it is the last
+        # event yielded. Only after a terminal event is there anything to check before waiting:
+        # a live run goes straight back to the blocking read, one round trip per wake-up.
+        terminal: bool | None = None if position > 0 else False
         while True:
-            events = await self.read(run_id, position)
-            if not events:
-                if position > 0 and await self._ends_at(run_id, position):
-                    return  # the run's stream ends with a terminal event we already passed
+            if terminal is False:
                 events = await self.read(run_id, position, block_seconds=self.block_seconds)
+            else:
+                events = await self.read(run_id, position)
+                if not events:
+                    if terminal or await self._ends_at(run_id, position):
+                        return  # the run's stream ends with a terminal event we already passed
+                    terminal = False
+                    continue
             for event in events:
                 if event.seq != position + 1:  # cannot happen with our publisher; never skip ahead
                     break
                 position = event.seq
+                terminal = event.is_terminal
                 yield event
 
     async def _ends_at(self, run_id: str, seq: int) -> bool:

@@ -13,14 +13,18 @@ from ..errors import ConfigurationError, LLMError
 from .base import BaseLLMClient, LLMClient, LLMResponse, LLMStreamChunk, StreamChunkType, Usage
 
 if TYPE_CHECKING:
+    from .anthropic import AnthropicClient
+    from .litellm import LiteLLMClient
     from .openai import OpenAIClient
 
 __all__ = [
+    "AnthropicClient",
     "BaseLLMClient",
     "LLMClient",
     "LLMError",
     "LLMResponse",
     "LLMStreamChunk",
+    "LiteLLMClient",
     "OpenAIClient",
     "StreamChunkType",
     "Usage",
@@ -31,6 +35,8 @@ __all__ = [
 # provider -> (module, class); modules import their SDK lazily and name the extra when it is missing.
 _PROVIDERS: dict[str, tuple[str, str]] = {
     "openai": (".openai", "OpenAIClient"),
+    "anthropic": (".anthropic", "AnthropicClient"),
+    "litellm": (".litellm", "LiteLLMClient"),
 }
 _LAZY_EXPORTS = {cls: module for module, cls in _PROVIDERS.values()}
 

@@ -156,9 +156,11 @@ class OpenAIClient(BaseLLMClient):
         params = self._params(messages, tools, model, kwargs)
         try:
             completion = await self.client.chat.completions.create(**params)
-        except self._openai.APIError as e:
+        except Exception as e:
+            if not _is_provider_failure(self._openai, e):
+                raise
             raise self._wrap_error(e) from e
-        if not completion.choices:
+        if not getattr(completion, "choices", None):
             raise LLMError("OpenAI returned no choices.", provider=self.provider, retriable=True)
         choice = completion.choices[0]
         message: Message = {"role": "assistant", "content": choice.message.content}
@@ -227,8 +229,16 @@ class OpenAIClient(BaseLLMClient):
                                     entry["arguments"] += function.arguments
                         if choice.finish_reason:
                             finish_reason = choice.finish_reason
-        except self._openai.APIError as e:
+        except Exception as e:
+            if not _is_provider_failure(self._openai, e):
+                raise
             raise self._wrap_error(e) from e
+        if finish_reason is None:
+            raise LLMError(
+                "OpenAI's stream ended without a finish_reason: the response is incomplete.",
+                provider=self.provider,
+                retriable=True,
+            )
         tool_calls = [
             {
                 "id": entry["id"],
@@ -257,38 +267,92 @@ class OpenAIClient(BaseLLMClient):
 
     def _wrap_error(self, error: Exception) -> LLMError:
         """Turn an SDK exception into an `LLMError` that keeps the status and the message."""
-        openai = self._openai
-        extra = (self.__api_key,)
-        if isinstance(error, openai.APIStatusError):
-            status = int(error.status_code)
-            detail = _error_detail(error.body) or error.message
-            code = getattr(error, "code", None)
-            error_type = getattr(error, "type", None)
-            label = ", ".join(str(x) for x in (status, code or error_type) if x)
-            return LLMError(
-                _secrets.redact(f"OpenAI API error ({label}): {detail}", extra),
-                status_code=status,
-                provider=self.provider,
-                retriable=_is_retriable_status(status),
-                code=code,
-                error_type=error_type,
-            )
-        if isinstance(error, openai.APITimeoutError):
-            message = f"OpenAI request timed out (base_url={self.base_url or 'https://api.openai.com/v1'})."
-            return LLMError(_secrets.redact(message, extra), provider=self.provider, retriable=True)
-        if isinstance(error, openai.APIConnectionError):
-            message = (
-                f"Could not reach OpenAI at {self.base_url or 'https://api.openai.com/v1'}: {error}"
-            )
-            return LLMError(_secrets.redact(message, extra), provider=self.provider, retriable=True)
-        detail = _error_detail(getattr(error, "body", None)) or str(error)
-        return LLMError(
-            _secrets.redact(f"OpenAI API error: {detail}", extra),
+        return _wrap_sdk_error(
+            self._openai,
+            error,
             provider=self.provider,
-            retriable=False,
-            code=getattr(error, "code", None),
-            error_type=getattr(error, "type", None),
+            label="OpenAI",
+            base_url=self.base_url or "https://api.openai.com/v1",
+            max_retries=int(self._client_options.get("max_retries") or 0),
+            secrets=(self.__api_key,),
         )
+
+
+def _is_transport_error(error: BaseException) -> bool:
+    """An exception of the HTTP stack under the SDKs (httpx, httpx2, httpcore, h11)."""
+    return type(error).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "h11")
+
+
+def _is_provider_failure(sdk: ModuleType, error: BaseException) -> bool:
+    """Whether `error` is the provider's (or the network's) fault, to be raised as `LLMError`:
+    an SDK error, a body that is not JSON (`ValueError`), or a transport error."""
+    return isinstance(error, sdk.APIError | ValueError) or _is_transport_error(error)
+
+
+def _wrap_sdk_error(
+    sdk: ModuleType,
+    error: Exception,
+    *,
+    provider: str,
+    label: str,
+    base_url: str,
+    max_retries: int,
+    secrets: tuple[str, ...],
+) -> LLMError:
+    """An `LLMError` for an exception of a Stainless-generated SDK (openai, anthropic).
+
+    Status errors keep the status, the provider's message, code and type; timeouts, broken
+    connections and bodies that are not JSON are retriable errors that say what happened. The
+    text is redacted with `secrets` and every registered secret.
+    """
+    retries = (
+        f" after {max_retries} retr{'y' if max_retries == 1 else 'ies'}" if max_retries else ""
+    )
+    if isinstance(error, sdk.APIStatusError):
+        status = int(error.status_code)
+        detail = _error_detail(error.body) or error.message
+        code = getattr(error, "code", None)
+        error_type = getattr(error, "type", None)
+        if error_type is None and isinstance(error.body, dict):
+            inner = error.body.get("error")
+            error_type = inner.get("type") if isinstance(inner, dict) else None
+        retriable = _is_retriable_status(status)
+        label_bits = ", ".join(str(x) for x in (status, code or error_type) if x)
+        suffix = retries if retriable else ""
+        return LLMError(
+            _secrets.redact(f"{label} API error ({label_bits}){suffix}: {detail}", secrets),
+            status_code=status,
+            provider=provider,
+            retriable=retriable,
+            code=code if isinstance(code, str) else None,
+            error_type=error_type if isinstance(error_type, str) else None,
+        )
+    if _is_transport_error(error):  # the SDK let an HTTP library error through (mid-stream)
+        message = f"{label} closed the connection before the response was complete{retries} ({base_url}): {error}"
+        return LLMError(_secrets.redact(message, secrets), provider=provider, retriable=True)
+    if isinstance(error, sdk.APITimeoutError):
+        message = f"{label} request timed out{retries} (base_url={base_url})."
+        return LLMError(_secrets.redact(message, secrets), provider=provider, retriable=True)
+    if isinstance(error, sdk.APIConnectionError):
+        cause = error.__cause__
+        if cause is not None and ("peer closed" in str(cause) or "incomplete" in str(cause)):
+            message = f"{label} closed the connection before the response was complete{retries} ({base_url}): {cause}"
+        else:
+            message = f"Could not reach {label} at {base_url}{retries}: {cause or error}"
+        return LLMError(_secrets.redact(message, secrets), provider=provider, retriable=True)
+    if isinstance(error, ValueError | getattr(sdk, "APIResponseValidationError", ValueError)):
+        # json.JSONDecodeError, pydantic's ValidationError: a 200 whose body is not what the API
+        # sends (a proxy's HTML page, a cut or corrupted body). Worth another try.
+        message = f"{label} returned a malformed response ({type(error).__name__}): {error}"
+        return LLMError(_secrets.redact(message[:1000], secrets), provider=provider, retriable=True)
+    detail = _error_detail(getattr(error, "body", None)) or str(error)
+    return LLMError(
+        _secrets.redact(f"{label} API error ({type(error).__name__}): {detail}", secrets),
+        provider=provider,
+        retriable=False,
+        code=getattr(error, "code", None),
+        error_type=getattr(error, "type", None),
+    )
 
 
 def _error_detail(body: object) -> str | None:

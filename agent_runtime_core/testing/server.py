@@ -31,7 +31,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from agent_runtime_core.errors import UserError
 from agent_runtime_core.llm.base import LLMResponse
@@ -48,6 +48,7 @@ from agent_runtime_core.testing.scripted import (
 __all__ = ["OpenAICompatibleServer", "RecordedRequest"]
 
 Json = dict[str, Any]
+Fault = Literal["malformed_json", "truncated"]
 
 _MAX_BODY = 32 * 1024 * 1024
 _MAX_STORED_RESPONSES = 1000
@@ -105,6 +106,9 @@ class OpenAICompatibleServer:
     and joins every thread it started.
     """
 
+    _handler_class: ClassVar[type[_Handler]]
+    """The request handler (set below `_Handler`; servers of other wire APIs subclass both)."""
+
     def __init__(
         self,
         model: ScriptedModel | Iterable[ScriptEntry],
@@ -142,6 +146,7 @@ class OpenAICompatibleServer:
         self._model_calls = 0
         self._ids = 0
         self._conversations: OrderedDict[str, list[Json]] = OrderedDict()
+        self._faults: list[Fault] = []
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -182,7 +187,7 @@ class OpenAICompatibleServer:
             self._stopping.clear()
             family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
             httpd = _HTTPServer(
-                (self.host, self._requested_port), _Handler, app=self, family=family
+                (self.host, self._requested_port), self._handler_class, app=self, family=family
             )
             self._httpd = httpd
             self._thread = threading.Thread(
@@ -250,8 +255,32 @@ class OpenAICompatibleServer:
             self._requests.clear()
             self._model_calls = 0
             self._conversations.clear()
+            self._faults.clear()
+
+    def inject_fault(self, fault: Fault, *, times: int = 1) -> None:
+        """Make the next `times` model requests answer with a broken HTTP response.
+
+        Faults test what a client does with a response no SDK can parse; they are served after the
+        script resolved the turn (so the request counts as a call):
+
+        - `"malformed_json"`: status 200 with a body that is not JSON (streamed: an SSE `data:`
+          line that is not JSON).
+        - `"truncated"`: the body (or the stream) stops halfway and the connection is closed.
+
+        Chat Completions only (`/v1/chat/completions`, and the Anthropic server's `/v1/messages`).
+        """
+        if fault not in ("malformed_json", "truncated"):
+            raise UserError(f"Unknown fault {fault!r}; use 'malformed_json' or 'truncated'.")
+        if times < 1:
+            raise UserError(f"inject_fault(times=...) must be at least 1; got {times}.")
+        with self._lock:
+            self._faults.extend([fault] * times)
 
     # -- internals used by the handler --------------------------------------------------------
+
+    def _take_fault(self) -> Fault | None:
+        with self._lock:
+            return self._faults.pop(0) if self._faults else None
 
     def _next_id(self) -> int:
         with self._lock:
@@ -592,13 +621,49 @@ class _Handler(BaseHTTPRequestHandler):
         response = resolved.result()
         completion_id = f"chatcmpl-{self.server.app._next_id():08d}"
         created = int(time.time())
+        fault = self.server.app._take_fault()
         if not stream:
-            self._send_json(200, _chat_completion(completion_id, created, model, response))
+            body = _chat_completion(completion_id, created, model, response)
+            if fault is not None:
+                self._send_broken_json(fault, body)
+                return
+            self._send_json(200, body)
             return
+        events = [
+            f"data: {json.dumps(chunk)}\n\n"
+            for chunk in _chat_chunks(completion_id, created, model, response, include_usage)
+        ]
+        self._send_sse(events + ["data: [DONE]\n\n"], fault)
+
+    # -- broken responses (inject_fault) ------------------------------------------------------
+
+    def _send_broken_json(self, fault: Fault, body: Json) -> None:
+        """Answer 200 with a body that is not JSON, or with half a body and a closed connection."""
+        data = json.dumps(body).encode("utf-8")
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("x-request-id", f"req_{self.server.app._next_id()}")
+        if fault == "malformed_json":
+            data = b"<html>502 Bad Gateway: upstream sent garbage</html>"
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data if fault == "malformed_json" else data[: len(data) // 2])
+        self.wfile.flush()
+
+    def _send_sse(self, events: list[str], fault: Fault | None) -> None:
+        """Stream SSE `events`; a fault replaces one with garbage or cuts the stream halfway."""
         self._start_sse()
-        for chunk in _chat_chunks(completion_id, created, model, response, include_usage):
-            self._write_chunk(f"data: {json.dumps(chunk)}\n\n")
-        self._write_chunk("data: [DONE]\n\n")
+        half = max(1, len(events) // 2)
+        for index, event in enumerate(events):
+            if fault == "truncated" and index == half:
+                self.close_connection = True
+                self.wfile.flush()
+                return  # no terminating chunk: the client sees the connection end mid-body
+            if fault == "malformed_json" and index == half:
+                event = event.split("data:", 1)[0] + "data: {not json\n\n"  # keeps `event:`
+            self._write_chunk(event)
         self._end_sse()
 
     # -- responses ----------------------------------------------------------------------------
@@ -1022,3 +1087,6 @@ def _response_events(
 
 def _model_object(name: str) -> Json:
     return {"id": name, "object": "model", "created": 0, "owned_by": "agent-runtime-core"}
+
+
+OpenAICompatibleServer._handler_class = _Handler

@@ -276,3 +276,42 @@ async def test_one_sdk_client_per_event_loop(client: OpenAIClient) -> None:
     assert client.client is first
     await client.aclose()
     assert client.client is not first
+
+
+async def test_rate_limit_is_retried_by_the_sdk_then_succeeds() -> None:
+    model = ScriptedModel([fail(429, "Too many requests.", retry_after=0.01), reply("ok")])
+    with OpenAICompatibleServer(model) as srv:
+        async with OpenAIClient(api_key=KEY, base_url=srv.base_url, max_retries=2) as client:
+            assert (await client.generate(QUESTION)).content == "ok"
+        assert srv.model_calls == 2
+
+
+async def test_error_after_the_last_retry_says_so_and_keeps_the_status() -> None:
+    script = [fail(503, "Service overloaded.", times=None, retry_after=0.01)]
+    with OpenAICompatibleServer(script) as srv:
+        async with OpenAIClient(api_key=KEY, base_url=srv.base_url, max_retries=2) as client:
+            with pytest.raises(LLMError) as info:
+                await client.generate(QUESTION)
+        assert srv.model_calls == 3
+    assert info.value.status_code == 503 and info.value.retriable is True
+    assert "after 2 retries" in str(info.value) and "Service overloaded." in str(info.value)
+
+
+@pytest.mark.parametrize("fault", ["malformed_json", "truncated"])
+@pytest.mark.parametrize("stream", [False, True], ids=["generate", "stream"])
+async def test_malformed_or_truncated_responses_are_clear_retriable_errors(
+    client: OpenAIClient, server: OpenAICompatibleServer, fault: Any, stream: bool
+) -> None:
+    server.inject_fault(fault)
+    with pytest.raises(LLMError) as info:
+        if stream:
+            _ = [c async for c in client.stream(QUESTION, tools=TOOLS)]
+        else:
+            await client.generate(QUESTION, tools=TOOLS)
+    expected = (
+        "malformed response" if fault == "malformed_json" else "before the response was complete"
+    )
+    assert expected in str(info.value)
+    assert info.value.retriable is True and info.value.provider == "openai"
+    assert KEY not in str(info.value)
+    assert (await client.generate(QUESTION, tools=TOOLS)).tool_calls, "the next call works"
