@@ -418,6 +418,9 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm on, the body then waits
+    # for the client's delayed ACK (~40 ms per reply on Linux loopback).
+    disable_nagle_algorithm = True
     server_version = "agent-runtime-scripted/1.0"
     server: _HTTPServer
 
