@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("anthropic")
-
 from agent_runtime_core.config import reset_config
 from agent_runtime_core.errors import ConfigurationError
 from agent_runtime_core.events.base import Event, EventType

@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("litellm")
-
 from agent_runtime_core.events.base import Event, EventType
 from agent_runtime_core.llm import get_llm_client
 from agent_runtime_core.llm.base import LLMClient, StreamChunkType

@@ -10,10 +10,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
-
-pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
-pytest.importorskip("opentelemetry.proto")
-
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
