@@ -18,9 +18,7 @@ API key never reaches an error, a repr, an event or a trace.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import weakref
 from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -28,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 from agent_runtime_core import _secrets
 from agent_runtime_core.errors import ConfigurationError, LLMError
 from agent_runtime_core.llm.base import (
-    BaseLLMClient,
     LLMResponse,
     LLMStreamChunk,
+    SDKClientPerLoop,
     StreamChunkType,
     Usage,
 )
@@ -274,7 +272,7 @@ def from_anthropic_message(message: Any, model: str) -> LLMResponse:
     )
 
 
-class AnthropicClient(BaseLLMClient):
+class AnthropicClient(SDKClientPerLoop["AsyncAnthropic"]):
     """Claude through the official `anthropic` SDK, speaking the library's OpenAI-style shape.
 
     The SDK retries 408/409/429/5xx and connection errors itself (`max_retries`, honouring the
@@ -334,39 +332,10 @@ class AnthropicClient(BaseLLMClient):
             "max_retries": max_retries,
             **client_kwargs,
         }
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncAnthropic] = (
-            weakref.WeakKeyDictionary()
-        )
 
-    def __repr__(self) -> str:
-        base_url = _secrets.redact(self.base_url) if self.base_url else None
-        return f"AnthropicClient(default_model={self.default_model!r}, base_url={base_url!r}, api_key='***')"
-
-    __str__ = __repr__
-
-    @property
-    def client(self) -> AsyncAnthropic:
-        """The `AsyncAnthropic` of the running event loop (made on first use in that loop)."""
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._anthropic.AsyncAnthropic(
-                api_key=self.__api_key, base_url=self.base_url, **self._client_options
-            )
-            self._clients[loop] = client
+    def _new_client(self) -> AsyncAnthropic:
+        client: AsyncAnthropic = self._anthropic.AsyncAnthropic(api_key=self.__api_key, base_url=self.base_url, **self._client_options)
         return client
-
-    async def aclose(self) -> None:
-        """Close the HTTP connections of the running loop's SDK client."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.close()
-
-    async def __aenter__(self) -> AnthropicClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     def _params(
         self,

@@ -7,18 +7,21 @@ provider. Clients built on `BaseLLMClient` report their calls on the current run
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import time
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from ..events.base import EventType
 from ..runtime import ErrorInfo, current_run_context
 
 __all__ = [
     "BaseLLMClient",
+    "SDKClientPerLoop",
     "LLMClient",
     "LLMResponse",
     "LLMStreamChunk",
@@ -210,6 +213,57 @@ class BaseLLMClient(ABC):
                     {"model": model, "provider": self.provider, "error": ErrorInfo.from_exception(e).to_dict()},
                 )
             raise
+
+
+SDKClientT = TypeVar("SDKClientT")
+
+
+class SDKClientPerLoop(BaseLLMClient, Generic[SDKClientT]):
+    """A `BaseLLMClient` over a provider SDK's async client, one per event loop (an HTTP
+    connection pool cannot be shared between loops). Subclasses build it in `_new_client()` and
+    set `base_url`; `aclose()` (or `async with`) closes the running loop's."""
+
+    base_url: str | None = None
+    """The endpoint in use (None: the provider's)."""
+
+    def __init__(self, default_model: str | None = None) -> None:
+        super().__init__(default_model)
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SDKClientT] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @abstractmethod
+    def _new_client(self) -> SDKClientT:
+        """A new SDK client (called once per event loop)."""
+
+    def __repr__(self) -> str:
+        from .. import _secrets
+
+        base_url = _secrets.redact(self.base_url) if self.base_url else None
+        return f"{type(self).__name__}(default_model={self.default_model!r}, base_url={base_url!r}, api_key='***')"
+
+    __str__ = __repr__
+
+    @property
+    def client(self) -> SDKClientT:
+        """The SDK client of the running event loop (made on first use in that loop)."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = self._new_client()
+        return client
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections of the running loop's SDK client."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> SDKClientPerLoop[SDKClientT]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
 
 def _completed_payload(provider: str, response: LLMResponse, model: str, started: float) -> dict[str, Any]:

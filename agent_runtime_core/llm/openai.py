@@ -8,8 +8,6 @@ repr, an event or a trace).
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -17,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 from agent_runtime_core import _secrets
 from agent_runtime_core.errors import ConfigurationError, LLMError
 from agent_runtime_core.llm.base import (
-    BaseLLMClient,
     LLMResponse,
     LLMStreamChunk,
+    SDKClientPerLoop,
     StreamChunkType,
     Usage,
 )
@@ -46,7 +44,7 @@ def _is_retriable_status(status: int) -> bool:
     return status in (408, 409, 429) or status >= 500
 
 
-class OpenAIClient(BaseLLMClient):
+class OpenAIClient(SDKClientPerLoop["AsyncOpenAI"]):
     """Chat Completions through the official `openai` SDK (OpenAI, or any compatible server).
 
     The key and the SDK are checked when the client is built, so a misconfiguration shows at
@@ -103,39 +101,10 @@ class OpenAIClient(BaseLLMClient):
             "max_retries": max_retries,
             **client_kwargs,
         }
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncOpenAI] = (
-            weakref.WeakKeyDictionary()
-        )
 
-    def __repr__(self) -> str:
-        base_url = _secrets.redact(self.base_url) if self.base_url else None
-        return f"OpenAIClient(default_model={self.default_model!r}, base_url={base_url!r}, api_key='***')"
-
-    __str__ = __repr__
-
-    @property
-    def client(self) -> AsyncOpenAI:
-        """The `AsyncOpenAI` of the running event loop (made on first use in that loop)."""
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._openai.AsyncOpenAI(
-                api_key=self.__api_key, base_url=self.base_url, **self._client_options
-            )
-            self._clients[loop] = client
+    def _new_client(self) -> AsyncOpenAI:
+        client: AsyncOpenAI = self._openai.AsyncOpenAI(api_key=self.__api_key, base_url=self.base_url, **self._client_options)
         return client
-
-    async def aclose(self) -> None:
-        """Close the HTTP connections of the running loop's SDK client."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.close()
-
-    async def __aenter__(self) -> OpenAIClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     def _params(
         self,
