@@ -20,7 +20,7 @@ _PATTERNS = re.compile(
     r"(?:\b(?:sk|pk|rk)-[A-Za-z0-9][A-Za-z0-9_\-]{6,})"
     r"|(?:(?<=Bearer )[A-Za-z0-9._\-~+/]{8,}=*)"
     r"|(?:(?<=Basic )[A-Za-z0-9+/]{8,}=*)"
-    r"|(?:(?<=://)[^/\s:@]+:[^/\s@]+(?=@))"  # user:password@ in URLs
+    r"|(?:(?<=://)[^/\s:@]*:[^/\s@]+(?=@))"  # user:password@ (or :password@) in URLs
 )
 
 _known: set[str] = set()

@@ -31,6 +31,9 @@ class AgentRuntimeError(Exception):
 class UserError(AgentRuntimeError, ValueError):
     """The library was called wrongly: a bad argument, a missing registration, a bad setting."""
 
+    retriable = False
+    """Trying the same call again cannot help; the runner does not retry it."""
+
 
 class ConfigurationError(UserError):
     """A setting passed to `configure()` or read from the environment is not valid."""

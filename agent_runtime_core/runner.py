@@ -304,15 +304,16 @@ class AgentRunner:
             agent_key=agent.key,
             publish=self._publish,
             state_store=self.state_store,
-            start_seq=await self.event_bus.last_seq(run_id),
             tools=tools if isinstance(tools := getattr(agent, "tools", None), ToolRegistry) else None,
         )
+        # Reserved before the first await, so a second execute() of this run id cannot slip in.
         active = self._active[run_id] = _ActiveRun(ctx)
         try:
+            ctx._seq = await self.event_bus.last_seq(run_id)
             try:
                 messages, input_metadata, raw_input = parse_input(input_data)
             except InvalidInputError as e:
-                await ctx.emit(EventType.RUN_STARTED, {"agent_key": agent.key, "attempt": 1})
+                await self._safe_emit(ctx, EventType.RUN_STARTED, {"agent_key": agent.key, "attempt": 1})
                 return await self._finish_failed(ctx, ErrorInfo.from_exception(e), attempts=1)
             ctx.input_messages = messages
             ctx.metadata = {**input_metadata, **(metadata or {})}
@@ -322,7 +323,8 @@ class AgentRunner:
         finally:
             if active.force_handle is not None:
                 active.force_handle.cancel()
-            del self._active[run_id]
+            if self._active.get(run_id) is active:
+                del self._active[run_id]
 
     async def resume(
         self,
@@ -369,8 +371,10 @@ class AgentRunner:
         while True:
             attempt += 1
             ctx.attempt = attempt
-            await ctx.emit(EventType.RUN_STARTED, {"agent_key": agent.key, "attempt": attempt})
             try:
+                # Inside the try: an event bus that cannot take RUN_STARTED fails this attempt
+                # (retried like any failure) instead of escaping execute().
+                await ctx.emit(EventType.RUN_STARTED, {"agent_key": agent.key, "attempt": attempt})
                 result = await self._attempt(agent, ctx, active)
             except asyncio.CancelledError:
                 if asyncio.current_task().cancelling():  # type: ignore[union-attr]
@@ -380,10 +384,6 @@ class AgentRunner:
                 error = ErrorInfo(type="CancelledError", message="The agent's task was cancelled.", retriable=True)
             except RunCancelledError:
                 return await self._finish_cancelled(ctx, active, attempt)
-            except TimeoutError:
-                error = ErrorInfo.from_exception(
-                    RunTimeoutError(f"Attempt {attempt} exceeded {self.config.run_timeout_seconds}s.", run_id=ctx.run_id)
-                )
             except Exception as e:
                 if ctx.is_cancelled():
                     return await self._finish_cancelled(ctx, active, attempt)
@@ -396,7 +396,8 @@ class AgentRunner:
             if not error.retriable or attempt > self.config.max_retries:
                 return await self._finish_failed(ctx, error, attempts=attempt)
             delay = self.config.backoff(attempt)
-            await ctx.emit(
+            await self._safe_emit(
+                ctx,
                 EventType.RUN_RETRYING,
                 {"attempt": attempt, "error": error.to_dict(), "delay_seconds": round(delay, 6)},
             )
@@ -422,7 +423,9 @@ class AgentRunner:
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if expired and not (current is not None and current.cancelling()):
-                raise TimeoutError from None
+                raise RunTimeoutError(
+                    f"Attempt {ctx.attempt} exceeded {self.config.run_timeout_seconds}s.", run_id=ctx.run_id
+                ) from None
             raise
         finally:
             active.task = None

@@ -306,10 +306,10 @@ class RunContext:
         elif not isinstance(payload, dict):
             raise TypeError(f"Event payload must be a dict; got {type(payload).__name__}.")
         async with self._emit_lock:  # seq order == publish order, even for concurrent emitters
-            self._seq += 1
+            seq = self._seq + 1
             event = Event(
                 self.run_id,
-                self._seq,
+                seq,
                 event_type,
                 time.time(),
                 payload,
@@ -317,6 +317,7 @@ class RunContext:
                 span_id,
             )
             await self._publish(event)
+            self._seq = seq  # only once stored: a failed publish leaves no gap behind
         return event
 
     async def checkpoint(self, state: dict[str, Any], *, step: str | None = None) -> None:

@@ -189,7 +189,12 @@ class StepExecutor:
 async def _call(fn: StepFn, ctx: RunContext, state: dict[str, Any]) -> Any:
     if inspect.iscoroutinefunction(fn):
         return await fn(ctx, state)
-    result = await asyncio.to_thread(fn, ctx, state)
+    # A thread cannot be stopped: a sync step that times out may go on running, so it works on a
+    # copy of the state, merged back only if the attempt succeeds.
+    work = copy.deepcopy(state)
+    result = await asyncio.to_thread(fn, ctx, work)
     if inspect.isawaitable(result):
-        return await result
+        result = await result
+    state.clear()
+    state.update(work)
     return result

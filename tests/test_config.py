@@ -101,6 +101,8 @@ def test_secrets_never_in_repr_str_or_logs(caplog: pytest.LogCaptureFixture) -> 
         for secret in ("sk-secret-openai-key-1", "sk-ant-secret-key-2", "sk-lf-secret-key-3", "hunter2-password"):
             assert secret not in text
     assert "openai_api_key='***'" in repr(config)
+    anonymous = configure(redis_url="redis://:requirepass-secret@localhost:6379/0")  # no user name
+    assert "requirepass-secret" not in repr(anonymous)
     with caplog.at_level(logging.DEBUG):
         logging.getLogger("test").info("config is %s", config)
     assert "sk-secret-openai-key-1" not in caplog.text

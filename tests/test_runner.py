@@ -379,3 +379,60 @@ async def test_interrupt_then_resume_with_the_humans_answer() -> None:
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     with pytest.raises(UserError, match="not waiting"):
         await runner.resume("r-hitl", "again")
+
+
+class FlakyBus(InMemoryEventBus):
+    """Refuses the first `failures` publishes (an outage), then stores as usual."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def publish(self, event: Any) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("event bus unavailable")
+        await super().publish(event)
+
+
+async def test_an_event_bus_outage_fails_the_attempt_not_execute_and_leaves_no_gap() -> None:
+    bus = FlakyBus(failures=1)  # RUN_STARTED of attempt 1 cannot be stored
+    result = await AgentRunner(FAST, event_bus=bus).execute(Echo(), run_id="outage", input_data="hi")
+    assert result.status is RunStatus.SUCCEEDED and result.attempts == 2
+    events = await bus.get_events("outage")
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert events[-1].type is EventType.RUN_SUCCEEDED
+
+
+async def test_same_run_id_is_refused_even_while_the_bus_is_slow() -> None:
+    class SlowBus(InMemoryEventBus):
+        async def last_seq(self, run_id: str) -> int:
+            await asyncio.sleep(0.05)
+            return await super().last_seq(run_id)
+
+    runner = AgentRunner(FAST, event_bus=SlowBus())
+    first = asyncio.create_task(runner.execute(Sleeper(0.1), run_id="twice"))
+    await asyncio.sleep(0)
+    with pytest.raises(UserError, match="already executing"):
+        await runner.execute(Sleeper(0.1), run_id="twice")
+    assert (await first).status is RunStatus.SUCCEEDED
+
+
+async def test_an_agents_own_timeout_error_is_not_the_runners_timeout() -> None:
+    class WaitsTooLong(AgentRuntime):
+        key = "waits"  # type: ignore[assignment]
+
+        async def run(self, ctx: RunContext) -> RunResult:
+            await asyncio.wait_for(asyncio.sleep(1), timeout=0.001)
+            return RunResult()
+
+    result = await AgentRunner(RunnerConfig(max_retries=0)).execute(WaitsTooLong())
+    assert result.error is not None and result.error.type == "TimeoutError"
+    assert "wait_for" in (result.error.traceback or "")
+
+
+async def test_user_errors_are_not_retried() -> None:
+    agent = Flaky(failures=5, exc=UserError)
+    result = await AgentRunner(FAST).execute(agent)
+    assert result.status is RunStatus.FAILED and agent.calls == 1 and result.error is not None
+    assert result.error.retriable is False

@@ -274,3 +274,25 @@ def test_resume_after_sigkill_between_steps_in_a_new_process(
         assert checkpoint["step_executor"]["completed"] == ["step1", "step2", "step3"]
 
     asyncio.run(check())
+
+
+async def test_a_timed_out_sync_step_cannot_change_the_state_afterwards() -> None:
+    import time
+
+    calls = 0
+
+    def charge(ctx: RunContext, state: dict[str, Any]) -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            time.sleep(0.2)  # outlives its timeout; the thread cannot be stopped
+            state["charged"] = 100
+            return "late"
+        return "ok"
+
+    ctx = create_test_context()
+    results = await StepExecutor(ctx).run([Step("charge", charge, timeout=0.05, retries=1, retry_delay=0)])
+    assert results == {"charge": "ok"}
+    await asyncio.sleep(0.3)  # the first attempt's thread has finished by now
+    checkpoint = await ctx.get_checkpoint()
+    assert checkpoint is not None and "charged" not in checkpoint["step_executor"]["state"]
