@@ -383,19 +383,32 @@ class Worker:
         try:
             await self._take_loop(max_runs)
         finally:
-            await self._shutdown()
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-            _local_workers.discard(self)
-            if self.runner.trace_sink is not None:
-                try:  # the last batch of traces (e.g. to Langfuse) goes out before the process ends
-                    await self.runner.trace_sink.flush()
-                except Exception:
-                    logger.exception("Flushing the trace sink failed at shutdown.")
+            try:
+                await self._shutdown()
+            finally:  # even if a second cancel interrupts the shutdown, stop everything below
+                self._cleanup_background(background, installed, loop)
+                await asyncio.gather(*background, return_exceptions=True)
+            await self._flush_traces()
             logger.info("Worker %s stopped after %d runs.", self.worker_id, self.completed)
+
+    def _cleanup_background(
+        self, background: list[asyncio.Task[None]], installed: list[signal.Signals], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        for task in background:
+            task.cancel()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        _local_workers.discard(self)
+        for held in list(self._held.values()):  # runs a second cancel left behind
+            if held.task is not None and not held.task.done():
+                held.task.cancel()
+
+    async def _flush_traces(self) -> None:
+        if self.runner.trace_sink is not None:
+            try:  # the last batch of traces (e.g. to Langfuse) goes out before the process ends
+                await self.runner.trace_sink.flush()
+            except Exception:
+                logger.exception("Flushing the trace sink failed at shutdown.")
 
     def _on_signal(self, sig: int) -> None:
         assert self._stop is not None
@@ -447,8 +460,10 @@ class Worker:
                 mine = self._held.get(lease.run.run_id)
                 if mine is not None:
                     # Our own lease expired (a stalled heartbeat) and the run came back to us while
-                    # still executing here: keep running it under the new lease.
-                    mine.lease = lease
+                    # still executing here: keep running it under the new lease. The lease object
+                    # is updated in place: the run's task acks and releases through it.
+                    mine.lease.token, mine.lease.expires_at = lease.token, lease.expires_at
+                    mine.lease.run.deliveries = lease.run.deliveries
                     continue
                 taken += 1
                 held = self._held[lease.run.run_id] = _Held(lease)

@@ -260,3 +260,63 @@ def test_worker_config_is_checked() -> None:
         WorkerConfig(concurrency=0)
     with pytest.raises(UserError, match="max_deliveries"):
         WorkerConfig(max_deliveries=0)
+
+
+async def test_a_run_re_leased_to_its_own_worker_is_acked_under_the_new_lease() -> None:
+    from agent_runtime_core import (
+        AgentRunner,
+        AgentRuntime,
+        RunResult,
+        RunStatus,
+        register_runtime,
+    )
+
+    class Slow(AgentRuntime):
+        key = "slow-lease"  # type: ignore[assignment]
+
+        async def run(self, ctx: RunContext) -> RunResult:
+            await asyncio.sleep(0.5)  # outlives the lease: no heartbeat comes in time
+            return RunResult(final_output={"ok": 1})
+
+    register_runtime(Slow())
+    queue = InMemoryQueue(lease_seconds=0.2)
+    runner = AgentRunner(queue=queue)
+    worker = Worker(runner, queue, WorkerConfig(concurrency=2, heartbeat_seconds=60, poll_seconds=0.05))
+    serving = asyncio.create_task(worker.serve(handle_signals=False))
+    try:
+        run_id = await runner.submit("slow-lease", "hi")
+        assert (await runner.wait(run_id, timeout=5)).status is RunStatus.SUCCEEDED
+        await asyncio.sleep(0.05)
+        assert await queue.size() == 0  # acked: not left to be delivered again
+    finally:
+        worker.stop(now=True)
+        await serving
+
+
+async def test_cancelling_serve_twice_still_stops_everything() -> None:
+    from agent_runtime_core import (
+        AgentRunner,
+        AgentRuntime,
+        RunResult,
+        register_runtime,
+    )
+
+    class Slow(AgentRuntime):
+        key = "slow-serve"  # type: ignore[assignment]
+
+        async def run(self, ctx: RunContext) -> RunResult:
+            await asyncio.sleep(3)
+            return RunResult()
+
+    register_runtime(Slow())
+    runner = AgentRunner(queue=InMemoryQueue())
+    serving = asyncio.create_task(runner.serve(concurrency=2, handle_signals=False))
+    await runner.submit("slow-serve", "hi")
+    await asyncio.sleep(0.2)
+    serving.cancel()
+    await asyncio.sleep(0.1)
+    serving.cancel()  # lands inside the graceful shutdown
+    await asyncio.gather(serving, return_exceptions=True)
+    await asyncio.sleep(0.1)
+    left = [t.get_name() for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert not any(name.startswith(("heartbeat:", "run:", "agent-run:")) for name in left), left

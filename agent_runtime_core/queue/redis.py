@@ -136,15 +136,19 @@ return out
 """
 
 # KEYS: leased, job, result, result index. ARGV: token, run_id, result JSON, ttl ms, index member.
-# The result is stored even when the lease was lost: the run did finish.
+# The holder of the lease records its result; a worker that lost the lease records one only if
+# none exists yet (the run did finish), so a run's result is written once.
 _COMPLETE = """
+local mine = redis.call('HGET', KEYS[2], 't') == ARGV[1]
+local set = {'SET', KEYS[3], ARGV[3]}
 if tonumber(ARGV[4]) > 0 then
-  redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
-else
-  redis.call('SET', KEYS[3], ARGV[3])
+  table.insert(set, 'PX')
+  table.insert(set, ARGV[4])
 end
+if not mine then table.insert(set, 'NX') end
+redis.call(unpack(set))
 redis.call('ZADD', KEYS[4], 0, ARGV[5])
-if redis.call('HGET', KEYS[2], 't') ~= ARGV[1] then return 0 end
+if not mine then return 0 end
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[1], ARGV[2])
 return 1

@@ -91,6 +91,7 @@ class SQLiteStateStore:
         self._init_lock = threading.Lock()
         self._queue: list[_Call] = []  # calls made while the thread was busy, in order
         self._busy = False  # a job is on the thread (or its outcomes are on their way back)
+        self._busy_loop: asyncio.AbstractEventLoop | None = None  # the loop that job answers to
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -178,19 +179,22 @@ class SQLiteStateStore:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queue.append((fn, write, future))
+        if self._busy and self._busy_loop is not None and self._busy_loop.is_closed():
+            self._busy = False  # that job's loop ended before handing its outcome back
         if not self._busy:
             self._start(loop)
         return future
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Send every queued call (but those whose caller gave up) to the thread, as one job."""
-        batch = [call for call in self._queue if not call[2].done()]
+        batch = [call for call in self._queue if not call[2].done() and not call[2].get_loop().is_closed()]
         self._queue = []
         if not batch:
             self._busy = False
             self._idle.set()
             return
         self._busy = True
+        self._busy_loop = loop
         self._idle.clear()
         calls = [(fn, write) for fn, write, _ in batch]
         try:
@@ -209,7 +213,9 @@ class SQLiteStateStore:
         try:
             loop.call_soon_threadsafe(self._finish, loop, batch, outcomes)
         except RuntimeError:
-            pass  # the event loop is closed: nobody is waiting any more
+            # The event loop is closed: nobody is waiting any more. Become idle again, so calls
+            # from another loop (a later execute_sync) are not stuck behind this job.
+            self._busy = False
 
     def _finish(self, loop: asyncio.AbstractEventLoop, batch: list[_Call], outcomes: list[_Outcome]) -> None:
         for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):

@@ -144,3 +144,21 @@ def test_sqlite_concurrent_writers_in_two_processes_lose_nothing(
         await store.close()
 
     asyncio.run(check())
+
+
+def test_sqlite_store_serves_a_new_loop_after_the_old_one_ended_mid_call(tmp_path: Path) -> None:
+    store = SQLiteStateStore(tmp_path / "s.db")
+
+    async def first() -> None:
+        task = asyncio.create_task(store.set("k", 1))
+        await asyncio.sleep(0)  # the job is on the store's thread now
+        task.cancel()  # its caller gives up; then this loop ends
+
+    async def second() -> object:
+        async with asyncio.timeout(5):
+            value = await store.get("k")
+        await store.close()
+        return value
+
+    asyncio.run(first())
+    assert asyncio.run(second()) in (1, None)  # served (whether the cancelled write landed or not)

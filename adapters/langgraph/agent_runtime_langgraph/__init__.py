@@ -1,7 +1,8 @@
 """agent-runtime-langgraph: run LangGraph graphs on agent-runtime-core.
 
 `LangGraphRuntime(graph, key=...)` wraps a compiled graph (or a `StateGraph` builder) as an
-`AgentRuntime`: its `astream_events` become the runtime's events, its checkpoints live in the run's
+`AgentRuntime`: what its nodes, models and tools do becomes the runtime's events (through a
+LangChain callback handler, `CallbackBridge`), its checkpoints live in the run's
 `StateStore` through `StateStoreSaver`, `interrupt()` ends a run RUN_INTERRUPTED for
 `runner.resume`, and `runner.cancel` stops it.
 

@@ -1,15 +1,21 @@
-"""Translate LangGraph's `astream_events(version="v2")` stream into the runtime's event grammar.
+"""Translate a LangGraph run's callbacks into the runtime's event grammar.
+
+The events come from `CallbackBridge`, a LangChain callback handler added to the run's config:
+it sees the same callbacks LangGraph's `astream_events(version="v2")` is built on and hands
+`EventTranslator` the few it reads, shaped as `astream_events` v2 events, without the cost of
+building and queueing an event for every runnable of the graph. `EventTranslator.handle` also
+accepts real `astream_events` v2 events.
 
 One `EventTranslator` serves one run (it holds that run's `RunContext` and bookkeeping), so many
 runs in one process never share state. The mapping:
 
-| LangGraph (`astream_events` v2)                    | runtime event                                  |
+| LangGraph (callbacks / `astream_events` v2)        | runtime event                                  |
 |----------------------------------------------------|------------------------------------------------|
 | `on_chain_start` of a graph node                   | STEP_STARTED `{name, kind: "node"}`            |
 | `on_chain_end` of a graph node                     | STEP_COMPLETED `{name, kind: "node"}`          |
 | `on_chat_model_start`                              | LLM_CALL_STARTED `{model}`                     |
-| `on_chat_model_stream` (text chunks)               | ASSISTANT_DELTA `{text}`                       |
-| `on_chat_model_end`                                | LLM_CALL_COMPLETED `{model, usage}`, then      |
+| `on_llm_new_token` / `on_chat_model_stream` (text) | ASSISTANT_DELTA `{text}`                       |
+| `on_llm_end` / `on_chat_model_end`                 | LLM_CALL_COMPLETED `{model, usage}`, then      |
 |                                                    | ASSISTANT_MESSAGE `{content}` if it has text   |
 | `on_tool_start`                                    | TOOL_CALL `{tool_call_id, name, arguments}`    |
 | `on_tool_end` (ToolMessage, status "error" too)    | TOOL_RESULT `{tool_call_id, name, result}` or  |
@@ -17,30 +23,40 @@ runs in one process never share state. The mapping:
 | `on_tool_error`                                    | TOOL_RESULT `{tool_call_id, name, error}`      |
 | exception out of the graph                         | LLM_CALL_FAILED / STEP_FAILED for open ones    |
 
-A node is a chain event whose name equals `metadata["langgraph_node"]` and that carries a
+A node is a chain run whose name equals `metadata["langgraph_node"]` and that carries a
 `graph:step:<n>` tag; the `__start__` pseudo-node, routers, prompts and channel writes are not
 steps. A subgraph's nodes are steps nested in the step of the node that runs the subgraph. Node outputs are scanned too, so an assistant message produced without a model call, or a
 tool message produced without a tool run (ToolNode answers an unknown tool name with an error
 message without running anything), still yields ASSISTANT_MESSAGE or TOOL_CALL + TOOL_RESULT.
 
-`astream_events` does not carry the model's tool-call id on `on_tool_start`; it is recovered from
-the `ToolCall`s of the assistant messages seen so far (model outputs, node inputs, the restored
-state), matching on tool name and arguments.
+A tool's TOOL_CALL carries the model's tool-call id: the one LangChain passes to `on_tool_start`
+when the tool is run with a `ToolCall`, else (`astream_events` does not carry it) the one
+recovered from the `ToolCall`s of the assistant messages seen so far (model outputs, node inputs,
+the restored state), matching on tool name and arguments.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import AIMessageChunk
+from langchain_core.tracers._streaming import _StreamingCallbackHandler
 
 from agent_runtime_core.events.base import EventType, tool_arguments
 from agent_runtime_core.runtime import ErrorInfo
 
 if TYPE_CHECKING:
+    from langchain_core.outputs import LLMResult
+
     from agent_runtime_core.runtime import RunContext
 
-__all__ = ["EventTranslator", "message_text", "tool_arguments"]
+__all__ = ["CallbackBridge", "EventTranslator", "message_text", "tool_arguments"]
+
+_T = TypeVar("_T")
 
 
 def message_text(message: Any) -> str:
@@ -128,8 +144,199 @@ def _is_node_event(event: dict[str, Any]) -> bool:
     return any(tag.startswith("graph:step:") for tag in event.get("tags") or ())
 
 
+def _is_node(name: str, tags: list[str] | None, metadata: dict[str, Any] | None) -> bool:
+    if not name or name.startswith("__") or not metadata or metadata.get("langgraph_node") != name:
+        return False
+    return any(tag.startswith("graph:step:") for tag in tags or ())
+
+
+def _run_name(name: str | None, serialized: dict[str, Any] | None) -> str:
+    """A run's name as `astream_events` gives it: the run name, else the serialized one."""
+    if name is not None:
+        return name
+    if serialized:
+        if "name" in serialized:
+            return str(serialized["name"])
+        if "id" in serialized:
+            return str(serialized["id"][-1])
+    return "Unnamed"
+
+
+class CallbackBridge(BaseCallbackHandler, _StreamingCallbackHandler[Any]):
+    """A LangChain callback handler that passes the events `EventTranslator` reads to `sink`,
+    shaped as `astream_events` v2 events, in the order the callbacks fire.
+
+    It sees the callbacks `astream_events` is built on, and being a streaming handler (as
+    `astream_events`' own is) it makes chat models stream their tokens and LangGraph run its nodes
+    the same way. Unlike `astream_events` it builds an event only for graph nodes, chat-model
+    calls and tool runs, and passes other runnables' callbacks by at the cost of a dict write.
+    Callbacks run inline on the caller's thread (a worker thread for sync code), so `sink` must
+    be thread-safe.
+
+    Args:
+        sink: Receives each event (a dict with `event`, `name`, `run_id`, `tags`, `metadata`,
+            `parent_ids`, `data`).
+    """
+
+    run_inline = True  # called in order, in place: no executor hop per callback
+
+    def __init__(self, sink: Callable[[dict[str, Any]], None]) -> None:
+        self._sink = sink
+        self._parent: dict[UUID, UUID | None] = {}  # run -> its parent run (every run seen)
+        self._nodes: set[UUID] = set()  # graph-node runs started and not ended
+        self._models: dict[UUID, dict[str, Any]] = {}  # chat-model run -> its event base
+        self._tools: dict[UUID, dict[str, Any]] = {}  # tool run -> its event base
+
+    # -- streaming-handler protocol: pass outputs through untouched -------------------------------
+
+    def tap_output_aiter(self, run_id: UUID, output: AsyncIterator[_T]) -> AsyncIterator[_T]:
+        return output
+
+    def tap_output_iter(self, run_id: UUID, output: Iterator[_T]) -> Iterator[_T]:
+        return output
+
+    def _parent_ids(self, run_id: UUID) -> list[str]:
+        """The run's ancestors, root first (as `astream_events` gives them)."""
+        ids: list[str] = []
+        parent = self._parent.get(run_id)
+        while parent is not None and len(ids) < 1000:
+            ids.append(str(parent))
+            parent = self._parent.get(parent)
+        return ids[::-1]
+
+    def _base(
+        self, run_id: UUID, name: str, tags: list[str] | None, metadata: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        return {"name": name, "run_id": str(run_id), "tags": tags or [], "metadata": metadata or {}}
+
+    # -- chains (graph nodes) -------------------------------------------------------------------
+
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any],
+        inputs: dict[str, Any],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._parent[run_id] = parent_run_id
+        if not metadata or "langgraph_node" not in metadata:
+            return
+        name = _run_name(kwargs.get("name"), serialized)
+        if not _is_node(name, tags, metadata):
+            return
+        self._nodes.add(run_id)
+        event = self._base(run_id, name, tags, metadata)
+        event["event"] = "on_chain_start"
+        event["parent_ids"] = self._parent_ids(run_id)
+        event["data"] = {"input": inputs} if inputs != {"input": ""} else {}
+        self._sink(event)
+
+    def on_chain_end(self, outputs: dict[str, Any], *, run_id: UUID, **kwargs: Any) -> None:
+        if run_id in self._nodes:
+            self._nodes.discard(run_id)
+            self._sink({"event": "on_chain_end", "run_id": str(run_id), "data": {"output": outputs}})
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._nodes.discard(run_id)  # no event: the step stays open until the run's end closes it
+
+    # -- chat models ----------------------------------------------------------------------------
+
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._parent[run_id] = parent_run_id
+        base = self._base(run_id, _run_name(kwargs.get("name"), serialized), tags, metadata)
+        self._models[run_id] = base
+        self._sink({**base, "event": "on_chat_model_start", "data": {"input": {"messages": messages}}})
+
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any],
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._parent[run_id] = parent_run_id  # a text-completion model: no event
+
+    def on_llm_new_token(
+        self, token: str | list[str | dict[str, Any]], *, chunk: Any = None, run_id: UUID, **kwargs: Any
+    ) -> None:
+        base = self._models.get(run_id)
+        if base is None:  # not a chat model
+            return
+        message = getattr(chunk, "message", None) if chunk is not None else None
+        if message is None:
+            if not token:
+                return
+            message = AIMessageChunk(content=token)
+        elif not message_text(message):
+            return  # tool-call argument chunks, the usage chunk: no text, no event
+        self._sink({**base, "event": "on_chat_model_stream", "data": {"chunk": message}})
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        base = self._models.pop(run_id, None)
+        if base is None:
+            return
+        output: Any = {}
+        for generations in response.generations:
+            if generations:
+                output = getattr(generations[0], "message", output)
+                break
+        self._sink({**base, "event": "on_chat_model_end", "data": {"output": output}})
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._models.pop(run_id, None)  # no event: the run's end reports the call failed
+
+    # -- tools ----------------------------------------------------------------------------------
+
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any],
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._parent[run_id] = parent_run_id
+        base = self._base(run_id, _run_name(kwargs.get("name"), serialized), tags, metadata)
+        self._tools[run_id] = base
+        data: dict[str, Any] = {"input": inputs or {}}
+        if kwargs.get("tool_call_id"):
+            data["tool_call_id"] = str(kwargs["tool_call_id"])
+        self._sink({**base, "event": "on_tool_start", "data": data})
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        base = self._tools.pop(run_id, None)
+        if base is not None:
+            self._sink({**base, "event": "on_tool_end", "data": {"output": output}})
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        base = self._tools.pop(run_id, None)
+        if base is not None:
+            self._sink({**base, "event": "on_tool_error", "data": {"error": error}})
+
+
 class EventTranslator:
-    """Turns one run's `astream_events` v2 stream into `ctx.emit` calls, in order.
+    """Turns one run's events (from `CallbackBridge`, or `astream_events` v2) into `ctx.emit`
+    calls, in order.
 
     Args:
         ctx: The run's context (events go to it only).
@@ -177,7 +384,7 @@ class EventTranslator:
     # -- dispatch -----------------------------------------------------------------------------
 
     async def handle(self, event: dict[str, Any]) -> None:
-        """Translate one `astream_events` v2 event (others are ignored)."""
+        """Translate one event (`astream_events` v2 shape; others are ignored)."""
         kind = event.get("event")
         if kind == "on_chain_start":
             if _is_node_event(event):
@@ -319,7 +526,12 @@ class EventTranslator:
         name = str(event.get("name") or "tool")
         raw = (event.get("data") or {}).get("input")
         arguments = tool_arguments(raw)
-        call_id = self._claim_call(name, arguments) or f"lc-{run_id}"
+        given = (event.get("data") or {}).get("tool_call_id")  # LangChain's own (CallbackBridge)
+        if given:
+            call_id = str(given)
+            self._pending_calls.pop(call_id, None)
+        else:
+            call_id = self._claim_call(name, arguments) or f"lc-{run_id}"
         node = self._node_of(event)
         self._tools[run_id] = (call_id, name, node)
         self._called.add(call_id)

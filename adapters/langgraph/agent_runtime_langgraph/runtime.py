@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.messages import BaseMessage, convert_to_messages, convert_to_openai_messages
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointMetadata
 from langgraph.checkpoint.memory import InMemorySaver
@@ -19,7 +21,7 @@ from agent_runtime_core.errors import NonRetriableError, RunCancelledError
 from agent_runtime_core.events.base import EventType
 from agent_runtime_core.runtime import AgentRuntime, RunContext, RunResult
 
-from .events import EventTranslator, _jsonable, message_text
+from .events import CallbackBridge, EventTranslator, _jsonable, message_text
 from .saver import DEFAULT_KEY_PREFIX, StateStoreSaver
 
 if TYPE_CHECKING:
@@ -74,7 +76,8 @@ class LangGraphRuntime(AgentRuntime):
         key_prefix: Prefix of the `StateStore` keys (`"langgraph:{run_id}:..."`).
         emit_checkpoint_events: Emit CHECKPOINT `{checkpoint_id, superstep, source}` for each
             checkpoint stored.
-        stream_kwargs: Extra keyword arguments for `graph.astream_events` (e.g. `context=`).
+        stream_kwargs: Extra keyword arguments for `graph.astream` (e.g. `context=`);
+            `astream_events`' event filters (`include_names`, ...) are ignored.
     """
 
     def __init__(
@@ -213,22 +216,47 @@ class LangGraphRuntime(AgentRuntime):
         ctx: RunContext,
         translator: EventTranslator,
     ) -> None:
-        """Consume `astream_events` into events, racing it against the run's cancellation."""
+        """Run the graph with a `CallbackBridge` in its config and translate what the bridge
+        sees into events, racing the run against its cancellation.
+
+        The graph runs in a task of its own (as under `astream_events`); the bridge queues the
+        events and this consumer translates and emits them in order, so the graph does not wait
+        for its events to be emitted."""
 
         async def consume() -> None:
-            stream = graph.astream_events(
-                graph_input,
-                config,
-                version="v2",
-                durability=self.durability,
-                **self.stream_kwargs,
-            )
+            loop = asyncio.get_running_loop()
+            owner = threading.get_ident()
+            queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+            def sink(event: dict[str, Any] | None) -> None:
+                if threading.get_ident() == owner:
+                    queue.put_nowait(event)
+                else:  # a callback from sync code in a worker thread
+                    loop.call_soon_threadsafe(queue.put_nowait, event)
+
+            async def run_graph() -> None:
+                stream = graph.astream(
+                    graph_input, _with_handler(config, CallbackBridge(sink)), durability=self.durability, **kwargs
+                )
+                try:
+                    async for _ in stream:
+                        pass
+                finally:
+                    with contextlib.suppress(Exception):
+                        await stream.aclose()  # type: ignore[attr-defined]
+
+            kwargs = {k: v for k, v in self.stream_kwargs.items() if k not in _EVENT_FILTERS}
+            running = asyncio.create_task(run_graph(), name=f"langgraph-graph:{ctx.run_id}")
+            running.add_done_callback(lambda _: queue.put_nowait(None))  # after the graph's events
             try:
-                async for event in stream:
-                    await translator.handle(dict(event))
+                while (event := await queue.get()) is not None:
+                    await translator.handle(event)
+                running.result()  # the graph's exception, if any
             finally:
-                with contextlib.suppress(Exception):
-                    await stream.aclose()  # type: ignore[attr-defined]
+                if not running.done():
+                    running.cancel()
+                with contextlib.suppress(BaseException):
+                    await running
 
         if ctx.is_cancelled():
             raise RunCancelledError("Cancelled before the graph started.", run_id=ctx.run_id)
@@ -281,6 +309,28 @@ class LangGraphRuntime(AgentRuntime):
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+_EVENT_FILTERS = frozenset(
+    {"include_names", "include_types", "include_tags", "exclude_names", "exclude_types", "exclude_tags"}
+)
+"""`astream_events` arguments with no meaning for `graph.astream` (the events are not filtered)."""
+
+
+def _with_handler(config: RunnableConfig, handler: CallbackBridge) -> RunnableConfig:
+    """`config` with `handler` added to its callbacks (as `astream_events` adds its own)."""
+    callbacks = config.get("callbacks")
+    updated: Any
+    if callbacks is None:
+        updated = [handler]
+    elif isinstance(callbacks, list):
+        updated = [*callbacks, handler]
+    elif isinstance(callbacks, BaseCallbackManager):
+        updated = callbacks.copy()
+        updated.add_handler(handler, inherit=True)
+    else:
+        raise TypeError(f"`config['callbacks']` must be a list or a callback manager; got {type(callbacks).__name__}.")
+    return cast("RunnableConfig", {**config, "callbacks": updated})
+
 
 
 async def _stop(*tasks: asyncio.Task[Any]) -> None:
