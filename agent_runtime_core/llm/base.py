@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
+import uuid
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
@@ -167,8 +168,9 @@ class BaseLLMClient(ABC):
     ) -> LLMResponse:
         model = model or self.default_model
         ctx = current_run_context()
+        span_id = uuid.uuid4().hex[:16]  # pairs this call's events, even when calls overlap
         if ctx is not None:
-            await ctx.emit(EventType.LLM_CALL_STARTED, {"model": model, "provider": self.provider})
+            await ctx.emit(EventType.LLM_CALL_STARTED, {"model": model, "provider": self.provider}, span_id=span_id)
         started = time.perf_counter()
         try:
             response = await self._generate(list(messages), list(tools) if tools else None, model, **kwargs)
@@ -177,10 +179,13 @@ class BaseLLMClient(ABC):
                 await ctx.emit(
                     EventType.LLM_CALL_FAILED,
                     {"model": model, "provider": self.provider, "error": ErrorInfo.from_exception(e).to_dict()},
+                    span_id=span_id,
                 )
             raise
         if ctx is not None:
-            await ctx.emit(EventType.LLM_CALL_COMPLETED, _completed_payload(self.provider, response, model, started))
+            await ctx.emit(
+                EventType.LLM_CALL_COMPLETED, _completed_payload(self.provider, response, model, started), span_id=span_id
+            )
         return response
 
     async def stream(
@@ -192,18 +197,20 @@ class BaseLLMClient(ABC):
     ) -> AsyncIterator[LLMStreamChunk]:
         model = model or self.default_model
         ctx = current_run_context()
+        span_id = uuid.uuid4().hex[:16]  # pairs this call's events, even when calls overlap
         if ctx is not None:
-            await ctx.emit(EventType.LLM_CALL_STARTED, {"model": model, "provider": self.provider})
+            await ctx.emit(EventType.LLM_CALL_STARTED, {"model": model, "provider": self.provider}, span_id=span_id)
         started = time.perf_counter()
         try:
             async for chunk in self._stream(list(messages), list(tools) if tools else None, model, **kwargs):
                 if ctx is not None:
                     if chunk.type is StreamChunkType.TEXT_DELTA and chunk.text:
-                        await ctx.emit(EventType.ASSISTANT_DELTA, {"text": chunk.text})
+                        await ctx.emit(EventType.ASSISTANT_DELTA, {"text": chunk.text}, span_id=span_id)
                     elif chunk.type is StreamChunkType.DONE and chunk.response is not None:
                         await ctx.emit(
                             EventType.LLM_CALL_COMPLETED,
                             _completed_payload(self.provider, chunk.response, model, started),
+                            span_id=span_id,
                         )
                 yield chunk
         except Exception as e:
@@ -211,6 +218,7 @@ class BaseLLMClient(ABC):
                 await ctx.emit(
                     EventType.LLM_CALL_FAILED,
                     {"model": model, "provider": self.provider, "error": ErrorInfo.from_exception(e).to_dict()},
+                    span_id=span_id,
                 )
             raise
 
