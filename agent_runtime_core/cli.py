@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._timeline import format_timeline
 from .errors import UserError
+from .events.timeline import format_timeline
 from .runner import AgentRunner, RunnerConfig
 from .runtime import AgentRuntime, RunResult, RunStatus
 from .state.base import StateStore

@@ -803,7 +803,7 @@ async def _cli_submit(args: Any) -> int:
 
 
 async def _cli_events(args: Any) -> int:
-    from ._timeline import format_event
+    from .events.timeline import format_event
 
     app = _import_app(args.app)
     runner = _cli_runner(app, shared=True)

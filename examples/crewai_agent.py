@@ -15,7 +15,7 @@ import asyncio
 import logging
 
 from agent_runtime_core import AgentRunner
-from agent_runtime_core._timeline import format_timeline
+from agent_runtime_core.events import format_timeline
 from agent_runtime_core.testing.conformance import get_weather
 from agent_runtime_core.testing.scripted import ScriptedModel, call_tool, reply
 from agent_runtime_core.testing.server import OpenAICompatibleServer

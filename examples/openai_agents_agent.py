@@ -17,7 +17,7 @@ from agents import Agent, OpenAIResponsesModel, function_tool
 from openai import AsyncOpenAI
 
 from agent_runtime_core import AgentRunner
-from agent_runtime_core._timeline import format_timeline
+from agent_runtime_core.events import format_timeline
 from agent_runtime_core.testing.conformance import WEATHER_QUESTION, get_weather, weather_model
 from agent_runtime_core.testing.server import OpenAICompatibleServer
 from agent_runtime_openai_agents import OpenAIAgentsRuntime

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_runtime_core import AgentRunner, AgentRuntime, RunContext, RunnerConfig, RunResult
-from agent_runtime_core._timeline import format_timeline
+from agent_runtime_core.events import format_timeline
 from agent_runtime_core.state import SQLiteStateStore
 from agent_runtime_core.steps import Step, StepExecutor
 

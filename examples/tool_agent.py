@@ -25,7 +25,7 @@ from agent_runtime_core import (
     Tool,
     ToolRegistry,
 )
-from agent_runtime_core._timeline import format_timeline
+from agent_runtime_core.events import format_timeline
 from agent_runtime_core.llm import get_llm_client, use_llm_client
 from agent_runtime_core.state import SQLiteStateStore
 from agent_runtime_core.testing import (

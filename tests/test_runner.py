@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -136,9 +135,7 @@ async def test_non_retriable_error_fails_at_once() -> None:
 async def test_timeout_fails_the_attempt_and_is_retried() -> None:
     agent = Sleeper(10)
     runner = AgentRunner(RunnerConfig(run_timeout_seconds=0.05, max_retries=1, retry_backoff_seconds=0.001))
-    started = time.monotonic()
-    result = await runner.execute(agent, run_id="slow")
-    assert time.monotonic() - started < 2
+    result = await asyncio.wait_for(runner.execute(agent, run_id="slow"), 5)  # the agent sleeps 10 s
     assert result.status is RunStatus.FAILED and result.attempts == 2
     assert result.error is not None and result.error.type == "RunTimeoutError"
     assert "0.05s" in result.error.message
@@ -164,10 +161,10 @@ async def test_cancel_forces_a_stuck_agent_after_the_grace_period() -> None:
     runner = AgentRunner(RunnerConfig(cancel_grace_seconds=0.05, max_retries=3))
     task = asyncio.create_task(runner.execute(agent, run_id="stuck"))
     await agent.started.wait()
-    started = time.monotonic()
     await runner.cancel("stuck")
-    result = await asyncio.wait_for(task, 2)
-    assert 0.04 <= time.monotonic() - started < 1.5
+    await asyncio.sleep(0)
+    assert not task.done()  # the grace period comes first: the agent may still stop by itself
+    result = await asyncio.wait_for(task, 5)  # the agent sleeps 30 s: only the forced cancel ends it
     assert result.status is RunStatus.CANCELLED and result.attempts == 1  # not retried
     assert types(await runner.event_bus.get_events("stuck"))[-1] is EventType.RUN_CANCELLED
 

@@ -274,10 +274,9 @@ async def test_sigterm_lets_runs_finish_or_releases_them(
             return await redis_client.get(f"starts:{run_id}") is not None
 
         await wait_until(started_long, 20, "the long run to start", workers)
-        t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
+        # The run needs 60 s; the worker must release it after its 0.5 s grace, not wait for it.
         assert await asyncio.to_thread(proc.wait, 20) == 0
-        assert time.monotonic() - t0 < 10
         queue = client.queue
         assert isinstance(queue, RedisQueue)
         assert await queue.size() == 1

@@ -6,7 +6,6 @@ import asyncio
 import time
 import warnings
 
-import pytest
 import scenarios
 
 from agent_runtime_core import AgentRunner, EventType, RunStatus
@@ -52,7 +51,8 @@ async def test_weather_scenario(runner, weather_server):
 
 async def test_weather_with_langchain_create_agent(runner, weather_server):
     """`langchain.agents.create_agent` (LangGraph's current prebuilt agent) conforms too."""
-    agents = pytest.importorskip("langchain.agents")
+    from langchain import agents  # the adapter's `test` extra installs langchain
+
     graph = agents.create_agent(scenarios.chat_model(weather_server.base_url), [scenarios.weather_tool()])
     result, events = await _run(runner, LangGraphRuntime(graph, key="create-agent"))
     check_weather_run(result, events)
@@ -127,7 +127,7 @@ async def test_failing_tool_unhandled_fails_the_run(runner, serve):
 
 
 async def test_cancellation_stops_the_model_calls(runner, serve):
-    server = serve(slow_model(delay=5.0))
+    server = serve(slow_model(delay=60.0))
     runtime = scenarios.build_weather_runtime(server.base_url)
     run_id = "lg-cancel-1"
     task = asyncio.create_task(runner.execute(runtime, run_id, WEATHER_QUESTION))
@@ -135,11 +135,9 @@ async def test_cancellation_stops_the_model_calls(runner, serve):
     while server.model_calls < 1:  # the slow model call has reached the server
         assert time.monotonic() < deadline, "the model call never started"
         await asyncio.sleep(0.02)
-    started = time.monotonic()
     assert await runner.cancel(run_id)
-    result = await asyncio.wait_for(task, 10)
+    result = await asyncio.wait_for(task, 10)  # the model call takes 60 s: only a real cancel ends it
     assert result.status is RunStatus.CANCELLED
-    assert time.monotonic() - started < 4.0  # well before the 5 s model call would have answered
     await asyncio.sleep(0.5)
     assert server.model_calls == 1
     events = await runner.event_bus.get_events(run_id)

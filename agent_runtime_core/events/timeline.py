@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .events.base import Event, EventType
+from .base import Event, EventType
 
 __all__ = ["format_event", "format_timeline"]
 
