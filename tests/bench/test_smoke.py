@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +29,16 @@ def _queue_python() -> bool:
     return (ROOT / ".venv-arq" / "bin" / "python").exists() or _has("arq") or bool(os.environ.get("BENCH_QUEUE_PYTHON"))
 
 
-HAS_REDIS_SERVER = bool(shutil.which("redis-server") or os.path.exists("/usr/bin/redis-server")) and _has("redis")
+def _redis_server() -> bool:
+    from agent_runtime_core.testing import RedisServerNotFoundError, find_redis_server
+
+    try:
+        return bool(find_redis_server())
+    except RedisServerNotFoundError:
+        return False
+
+
+HAS_REDIS_SERVER = _redis_server() and _has("redis")
 HAS_OTEL = _has("opentelemetry.sdk") and _has("opentelemetry.exporter.otlp.proto.http") and _has("opentelemetry.proto")
 HAS_FRAMEWORKS = all(_has(m) for m in ("agent_runtime_langgraph", "agent_runtime_crewai", "agent_runtime_openai_agents"))
 
@@ -47,7 +55,7 @@ CASES = [
 
 def test_the_benchmark_environment_is_complete() -> None:
     missing = [name for name, ok in [
-        ("redis-server and redis-py", HAS_REDIS_SERVER),
+        ("a redis-server (or the redis-server extra) and redis-py", HAS_REDIS_SERVER),
         ("arq (.venv-arq: make .venv-arq/.installed)", _queue_python()),
         ("the three adapters (.venv-all)", HAS_FRAMEWORKS),
         ("opentelemetry-sdk, -exporter-otlp-proto-http, -proto (the otel extra)", HAS_OTEL),

@@ -315,3 +315,30 @@ async def test_malformed_or_truncated_responses_are_clear_retriable_errors(
     assert info.value.retriable is True and info.value.provider == "openai"
     assert KEY not in str(info.value)
     assert (await client.generate(QUESTION, tools=TOOLS)).tool_calls, "the next call works"
+
+
+async def test_a_client_built_after_an_environment_change_calls_the_new_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agent_runtime_core.config import get_config
+    from agent_runtime_core.llm import get_llm_client
+
+    with OpenAICompatibleServer(ScriptedModel([reply("from one")])) as one, \
+            OpenAICompatibleServer(ScriptedModel([reply("from two")])) as two:
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        monkeypatch.setenv("OPENAI_BASE_URL", one.base_url)
+        assert get_config().openai_base_url == one.base_url
+        async with OpenAIClient(max_retries=0) as first:
+            assert (await first.generate(QUESTION)).message["content"] == "from one"
+        monkeypatch.setenv("OPENAI_BASE_URL", two.base_url)
+        # Built after the change, with an explicit key: the base URL still comes from the environment.
+        async with OpenAIClient(api_key=KEY, max_retries=0) as second:
+            assert second.base_url == two.base_url
+            assert (await second.generate(QUESTION)).message["content"] == "from two"
+        # get_llm_client() builds a new client for the new settings, not the cached old one.
+        selected = get_llm_client("openai", max_retries=0)
+        assert isinstance(selected, OpenAIClient) and selected.base_url == two.base_url
+        assert (await selected.generate(QUESTION)).message["content"] == "from two"
+        await selected.aclose()
+        assert (one.model_calls, two.model_calls) == (1, 2)
+        assert KEY not in repr(second) and KEY not in repr(get_config())
