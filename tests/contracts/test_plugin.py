@@ -41,10 +41,10 @@ EVENT_BUS_TESTS, RUN_QUEUE_TESTS, STATE_STORE_TESTS = 11, 7, 10
 OPTIONS = ("-p", "no:cacheprovider", "-p", "no:asyncio")
 
 
-def _doc_example() -> str:
+def _doc_example(marker: str) -> str:
     text = DOC.read_text(encoding="utf-8")
-    match = re.search(r"<!-- contract-doc-example -->\n```python\n(.*?)```", text, re.S)
-    assert match, "docs/deployment.md lost its marked contract example"
+    match = re.search(rf"<!-- {marker} -->\n```python\n(.*?)```", text, re.S)
+    assert match, f"docs/deployment.md lost its example marked {marker}"
     return match.group(1)
 
 
@@ -55,18 +55,21 @@ def test_the_plugin_is_registered(pytestconfig: pytest.Config) -> None:
     )
 
 
-def test_the_documented_example_runs_every_contract_against_ones_own_backends(
+def test_the_documented_examples_run_the_contracts_against_ones_own_backends(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makepyfile(my_backends=MY_BACKENDS)
-    pytester.makeconftest(_doc_example())
+    pytester.makeconftest(_doc_example("contract-doc-example"))
+    pytester.makepyfile(test_my_state_store=_doc_example("contract-doc-example-subclass"))
     result = pytester.runpytest(*OPTIONS, "-v")
-    result.assert_outcomes(passed=EVENT_BUS_TESTS + RUN_QUEUE_TESTS + STATE_STORE_TESTS)
+    # Every contract from the conftest.py, and the state store's once more from the subclass.
+    result.assert_outcomes(passed=EVENT_BUS_TESTS + RUN_QUEUE_TESTS + 2 * STATE_STORE_TESTS)
     result.stdout.fnmatch_lines_random(
         [
             "conftest.py::EventBusContract::test_reconnect_with_last_seq_sees_each_event_once_in_order PASSED*",
             "conftest.py::RunQueueContract::test_expired_lease_is_redelivered_and_stale_lease_cannot_ack PASSED*",
             "conftest.py::StateStoreContract::test_saved_state_is_a_copy PASSED*",
+            "test_my_state_store.py::TestMyStateStore::test_saved_state_is_a_copy PASSED*",
         ]
     )
 

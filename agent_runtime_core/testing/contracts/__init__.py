@@ -16,8 +16,8 @@ Two ways to run one:
   `pytest11`, loaded by itself once agent-runtime-core is installed; or
   `pytest -p agent_runtime_core.testing.contracts`), which collects the contract next to the
   conftest.py that defines its fixture. A parametrized fixture runs it once per backend.
-- Or subclass the contract in a test module, with the fixture in the class or a conftest.py that
-  the plugin does not see as asking for it: `class TestMyStore(StateStoreContract): ...`.
+- Or subclass the contract in a test module, with the fixture in the class (in a conftest.py, the
+  plugin would collect the contract there as well): `class TestMyStore(StateStoreContract): ...`.
 
 The tests run their own event loop (no pytest-asyncio needed) and fail after `contract_timeout`
 seconds (60 by default; a class attribute). See docs/deployment.md, "Your own backend".
@@ -28,7 +28,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .plugin import pytest_collect_file
+# The plugin's hook, so that `-p agent_runtime_core.testing.contracts` (this module) registers it;
+# not in `__all__`: a conftest.py that star-imports this module must not become the plugin too.
+from .plugin import pytest_collect_file as pytest_collect_file
 
 if TYPE_CHECKING:
     from .event_bus import EventBusContract
@@ -44,9 +46,6 @@ _LAZY_EXPORTS = {
     "RunQueueContract": ".queue",
     "StateStoreContract": ".state_store",
 }
-
-# The plugin's hook, so that `-p agent_runtime_core.testing.contracts` (this module) registers it.
-_HOOKS = (pytest_collect_file,)
 
 
 def __getattr__(name: str) -> Any:
