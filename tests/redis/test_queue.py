@@ -1,126 +1,24 @@
-"""The RunQueue contract (tests/queue/test_memory.py), run against InMemoryQueue and RedisQueue,
-plus what only the Redis queue does: many runs per round trip, release, malformed payloads,
-persistence across a Redis restart, and several consumers never sharing a run."""
+"""What only the Redis queue does, beyond the RunQueue contract (run over every queue in
+tests/contracts): many runs per round trip, release, malformed payloads, persistence across a
+Redis restart, and several consumers never sharing a run."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 
 from agent_runtime_core.errors import UserError
-from agent_runtime_core.queue import InMemoryQueue, QueuedRun, RedisLease, RedisQueue, RunQueue
+from agent_runtime_core.queue import QueuedRun, RedisLease, RedisQueue
 
 from .conftest import RedisServer
-
-MakeQueue = Callable[..., RunQueue]
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def make_queue(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[MakeQueue]:
-    made: list[Any] = []
-
-    def make(**kwargs: Any) -> RunQueue:
-        q: Any = InMemoryQueue(**kwargs) if request.param == "memory" else RedisQueue(redis_url, **kwargs)
-        made.append(q)
-        return q  # type: ignore[no-any-return]
-
-    yield make
-    for q in made:
-        if isinstance(q, RedisQueue):
-            await q.close()
 
 
 def run(run_id: str, priority: int = 0) -> QueuedRun:
     return QueuedRun(run_id=run_id, agent_key="agent", input_data={"messages": []}, priority=priority)
 
-
-async def test_protocol_and_fifo_within_priority(make_queue: MakeQueue) -> None:
-    q = make_queue()
-    assert isinstance(q, RunQueue)
-    for i in range(3):
-        assert await q.enqueue(run(f"r{i}"))
-    assert await q.enqueue(run("urgent", priority=5))
-    assert await q.enqueue(run("low", priority=-1))
-    taken = [(await q.dequeue("w", timeout=0.1)) for _ in range(5)]
-    assert [lease.run.run_id for lease in taken if lease] == ["urgent", "r0", "r1", "r2", "low"]
-    assert await q.dequeue("w", timeout=0.01) is None
-
-
-async def test_submit_is_idempotent_while_waiting_or_leased(make_queue: MakeQueue) -> None:
-    q = make_queue()
-    assert await q.enqueue(run("r"))
-    assert not await q.enqueue(run("r"))
-    lease = await q.dequeue("w", timeout=0.1)
-    assert lease is not None
-    assert not await q.enqueue(run("r"))
-    assert await q.ack(lease)
-    assert await q.size() == 0
-
-
-async def test_expired_lease_is_redelivered_and_stale_lease_cannot_ack(make_queue: MakeQueue) -> None:
-    q = make_queue(lease_seconds=0.1)
-    await q.enqueue(run("r"))
-    first = await q.dequeue("dead-worker", timeout=0.5)
-    assert first is not None and first.run.deliveries == 1
-    second = await q.dequeue("live-worker", timeout=3.0)  # waits for the lease to expire
-    assert second is not None and second.run.run_id == "r" and second.run.deliveries == 2
-    assert not await q.ack(first)  # the dead worker's lease is stale
-    assert not await q.extend(first)
-    assert not await q.nack(first)
-    assert await q.ack(second)
-
-
-async def test_extend_keeps_the_lease(make_queue: MakeQueue) -> None:
-    q = make_queue(lease_seconds=1.0)
-    await q.enqueue(run("r"))
-    lease = await q.dequeue("w", timeout=0.5)
-    assert lease is not None
-    for _ in range(4):
-        await asyncio.sleep(0.3)  # 1.2 s in all: past the first lease period
-        assert await q.extend(lease)
-    assert await q.dequeue("other", timeout=0.01) is None
-    assert await q.ack(lease)
-
-
-async def test_nack_with_delay_and_delayed_enqueue(make_queue: MakeQueue) -> None:
-    q = make_queue()
-    await q.enqueue(run("later"), delay_seconds=0.5)
-    assert await q.dequeue("w", timeout=0.02) is None
-    lease = await q.dequeue("w", timeout=5.0)
-    assert lease is not None and lease.run.run_id == "later"
-    assert await q.nack(lease, delay_seconds=0.5)
-    assert await q.dequeue("w", timeout=0.01) is None
-    again = await q.dequeue("w", timeout=5.0)
-    assert again is not None and again.run.deliveries == 2
-    assert await q.ack(again)
-
-
-async def test_waiting_consumer_wakes_on_enqueue(make_queue: MakeQueue) -> None:
-    q = make_queue()
-    consumer = asyncio.create_task(q.dequeue("w", timeout=5))
-    await asyncio.sleep(0.05)
-    await q.enqueue(run("r"))
-    lease = await asyncio.wait_for(consumer, 2)
-    assert lease is not None and lease.run.run_id == "r"
-
-
-async def test_round_trip_of_the_whole_run(make_queue: MakeQueue) -> None:
-    q = make_queue()
-    item = QueuedRun("r", "agent", {"messages": [{"role": "user", "content": "ü"}], "x": [1]}, {"m": 1}, priority=2)
-    await q.enqueue(item)
-    lease = await q.dequeue("w", timeout=0.5)
-    assert lease is not None
-    got = lease.run
-    assert (got.run_id, got.agent_key, got.input_data, got.metadata, got.priority) == (
-        "r", "agent", item.input_data, {"m": 1}, 2
-    )
-
-
-# -- Redis only ------------------------------------------------------------------------------
 
 
 @pytest.fixture

@@ -1,43 +1,16 @@
-"""The StateStore contract of tests/state/test_stores.py, run against RedisStateStore.
-
-The contract's test functions are imported from that file and collected here again, where the
-`store` fixture they take is a RedisStateStore on the test server.
-"""
+"""What the Redis store adds to the StateStore contract (run over every store in
+tests/contracts): sharing across clients, prefixes, atomic effects, expiry, restarts."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agent_runtime_core.state import RedisStateStore, StateStore
+from agent_runtime_core.state import RedisStateStore
 
 from .conftest import RedisServer
-
-_CONTRACT = Path(__file__).resolve().parent.parent / "state" / "test_stores.py"
-_spec = importlib.util.spec_from_file_location("_state_store_contract", _CONTRACT)
-assert _spec is not None and _spec.loader is not None
-_contract = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_contract)
-
-# Every backend-agnostic test of the contract (those taking the `store` fixture).
-test_is_a_state_store = _contract.test_is_a_state_store
-test_checkpoint_round_trip_replace_delete = _contract.test_checkpoint_round_trip_replace_delete
-test_saved_state_is_a_copy = _contract.test_saved_state_is_a_copy
-test_key_value_with_ttl_and_prefix_listing = _contract.test_key_value_with_ttl_and_prefix_listing
-test_bad_keys_are_refused = _contract.test_bad_keys_are_refused
-test_non_json_values_are_refused_with_a_clear_error = _contract.test_non_json_values_are_refused_with_a_clear_error
-
-
-@pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[StateStore]:
-    s = RedisStateStore(redis_url)
-    yield s
-    await s.close()
 
 
 async def test_two_clients_share_state(redis_url: str) -> None:
