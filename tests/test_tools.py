@@ -533,7 +533,14 @@ def _make_strict_tools() -> tuple[ToolRegistry, list[Any]]:
 @pytest.mark.parametrize(
     ("arguments", "fragment"),
     [
-        ('{"location": "Paris", "days": ', "arguments are not valid JSON"),
+        ('{"location": "Paris", "days": ', "arguments text is not valid JSON"),
+        # Over a limit: the model is told which one, the run goes on (never an exception).
+        ('{"location": "P", "days": ' + "9" * 4301 + "}", "integer of more than 4300 digits (the limit)"),
+        ('{"location": "P", "days": ' + "[" * 50_000 + "]" * 50_000 + "}", "deeper than 128 levels (the limit)"),
+        ('{"location": "P", "days": 1e999}', "too large for a float"),
+        ('{"location": "P", "days": NaN}', "NaN, which is not JSON"),
+        ('{"location": "\\udc80", "days": 2}', "lone surrogate"),
+        ('{"location": "' + "x" * 1_000_001 + '", "days": 2}', "over the limit of 1000000 bytes"),
         ("[1, 2]", "arguments must be a JSON object, got array"),
         ('"Paris"', "arguments must be a JSON object, got string"),
         (42, "arguments must be a JSON object, got integer"),
