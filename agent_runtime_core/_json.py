@@ -121,10 +121,9 @@ def redacted_prefix(data: bytes | str, limit: int = 40) -> str:
         text = bytes(data[: limit * 4]).decode("utf-8", "backslashreplace")
     else:
         text = data[: limit * 4]
-    text = redact(text)[:limit]
-    shown = text.encode("ascii", "backslashreplace").decode("ascii")
+    shown = redact(text).encode("ascii", "backslashreplace").decode("ascii")
     shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in shown)
-    return shown + ("..." if len(data) > len(text) else "")
+    return shown[:limit] + ("..." if len(shown) > limit or len(data) > limit * 4 else "")
 
 
 def _int(literal: str) -> int:

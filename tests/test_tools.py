@@ -10,10 +10,13 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Optional, Union
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent_runtime_core import runtime as runtime_module
 from agent_runtime_core.errors import UserError
 from agent_runtime_core.runtime import RunContext
+from agent_runtime_core.testing.hostile import hostile_bytes, hostile_json_text
 from agent_runtime_core.tools import Tool, ToolCallError, ToolRegistry, tool
 
 
@@ -931,3 +934,23 @@ def test_tool_call_error_value() -> None:
     }
     with pytest.raises(AttributeError):
         error.message = "changed"  # type: ignore[misc]
+
+
+@given(arguments=hostile_json_text() | hostile_bytes())
+def test_any_model_arguments_give_a_tool_error_or_a_result_never_an_exception(arguments: str | bytes) -> None:
+    """README: `execute()` never raises for a bad call, whatever the model sends."""
+    tools, called = _make_strict_tools()
+    result = asyncio.run(tools.execute("get_forecast", arguments))
+    if isinstance(result, ToolCallError):
+        assert result.kind == "invalid_arguments" and str(result).startswith("Error: tool 'get_forecast'")
+    else:
+        assert result == "ok" and called
+
+
+@given(value=st.recursive(st.integers() | st.text(), lambda inner: st.lists(inner, max_size=2), max_leaves=3), depth=st.integers(100, 20_000))
+def test_deep_dict_arguments_are_a_tool_error(value: Any, depth: int) -> None:
+    tools, called = _make_strict_tools()
+    for _ in range(depth):
+        value = {"a": value}
+    result = asyncio.run(tools.execute("get_forecast", {"location": "P", "days": 2, "tags": value}))
+    assert isinstance(result, ToolCallError) and not called
