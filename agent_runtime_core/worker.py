@@ -646,6 +646,11 @@ class Worker:
         if getattr(lease, "invalid", None):
             await self._refuse(lease, ErrorInfo.from_exception(InvalidInputError(str(lease.invalid))))
             return
+        try:  # checked before executing: a run whose result could not be stored is not run
+            check_key(result_key(run.run_id), "result key")
+        except UserError as e:
+            await self._refuse(lease, ErrorInfo.from_exception(InvalidInputError(f"The run id cannot hold a result: {e}")))
+            return
         if self._same_redis is not None:
             finished = bool(getattr(lease, "finished", False))  # learnt with the dequeue
         else:
@@ -722,7 +727,7 @@ class Worker:
         logger.warning("Run %s refused without executing: %s", _show(run.run_id), error.message)
         recordable = True
         try:
-            check_key(result_key(run.run_id), "run_id")
+            check_key(result_key(run.run_id), "result key")
         except UserError as e:
             recordable = False
             logger.warning("Run %s gets no recorded result (%s); see the dead letters.", _show(run.run_id), e)
@@ -972,10 +977,21 @@ async def _cli_events(args: Any) -> int:
 
 
 async def _cli_dead_letters(args: Any) -> int:
-    import datetime
-
     app = _import_app(args.app)
     runner = _cli_runner(app, shared=True)
+    try:
+        return await _dead_letters_action(runner, args)
+    finally:  # the command ends the process's use of the backends: close their connections
+        for part in (runner.queue, runner.event_bus, runner.state_store):
+            close = getattr(part, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
+
+
+async def _dead_letters_action(runner: AgentRunner, args: Any) -> int:
+    import datetime
+
     if args.action == "list":
         letters = await dead_letters(runner, args.limit)
         total = await _dead_letter_queue(runner).count_dead_letters()

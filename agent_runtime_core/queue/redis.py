@@ -20,9 +20,9 @@ in one Redis Cluster slot):
 - `agent-runtime:{q:default}:leased`: sorted set of run ids by lease expiry (Redis clock, ms).
 - `agent-runtime:{q:default}:job:<run_id>`: hash with the payload (`p`, JSON of `QueuedRun`),
   priority (`pr`), ready-set member (`m`), deliveries (`d`), while leased the lease token
-  (`t`) and worker id (`w`), and once dead-lettered the reason (`r`). Its existence is what makes
-  `enqueue` idempotent.
-- `agent-runtime:{q:default}:dead`: sorted set of dead-lettered run ids by when (Redis clock, ms):
+  (`t`) and worker id (`w`), and once dead-lettered the reason (`r`) and time (`dt`, ms). Its
+  existence is what makes `enqueue` idempotent.
+- `agent-runtime:{q:default}:dead`: sorted set of dead-lettered run ids, in the order they came:
   runs that workers refused (unreadable payload, unknown agent, over a limit, poison). They stay
   until requeued or deleted (`agent-runtime dead-letters ...`); the oldest go beyond
   `max_dead_letters`.
@@ -223,14 +223,15 @@ end
 return out
 """
 
-# KEYS: leased, dead, job. ARGV: token, run_id, reason, most dead letters kept, job prefix.
+# KEYS: leased, dead, job, seq. ARGV: token, run_id, reason, most dead letters kept, job prefix.
+# The dead set is ordered by the submission counter (exact, never tied); the time is in `dt`.
 _DEAD_LETTER = """
 if redis.call('HGET', KEYS[3], 't') ~= ARGV[1] then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[2])
 redis.call('HDEL', KEYS[3], 't', 'w')
-redis.call('HSET', KEYS[3], 'r', ARGV[3])
 local t = redis.call('TIME')
-redis.call('ZADD', KEYS[2], t[1] * 1000 + math.floor(t[2] / 1000), ARGV[2])
+redis.call('HSET', KEYS[3], 'r', ARGV[3], 'dt', t[1] * 1000 + math.floor(t[2] / 1000))
+redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[4]), ARGV[2])
 local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
 if over > 0 then
   local old = redis.call('ZPOPMIN', KEYS[2], over)
@@ -242,14 +243,14 @@ return 1
 # KEYS: dead. ARGV: job prefix, first, last, preview bytes.
 # Returns {id, dead_ms, reason, deliveries, payload bytes, payload start, ...}, newest first.
 _LIST_DEAD = """
-local ids = redis.call('ZREVRANGE', KEYS[1], ARGV[2], ARGV[3], 'WITHSCORES')
+local ids = redis.call('ZREVRANGE', KEYS[1], ARGV[2], ARGV[3])
 local out = {}
-for i = 1, #ids, 2 do
-  local job = redis.pcall('HMGET', ARGV[1] .. ids[i], 'r', 'd', 'p')
-  if job['err'] then job = {'(job is not a hash)', 0, ''} end
+for i = 1, #ids do
+  local job = redis.pcall('HMGET', ARGV[1] .. ids[i], 'r', 'd', 'p', 'dt')
+  if job['err'] then job = {'(job is not a hash)', 0, '', 0} end
   local payload = job[3] or ''
   out[#out + 1] = ids[i]
-  out[#out + 1] = ids[i + 1]
+  out[#out + 1] = tonumber(job[4]) or 0
   out[#out + 1] = job[1] or ''
   out[#out + 1] = tonumber(job[2]) or 0
   out[#out + 1] = string.len(payload)
@@ -267,7 +268,7 @@ for i = 3, #ARGV do
     local key = ARGV[1] .. id
     local job = redis.pcall('HMGET', key, 'pr', 'm')
     if not job['err'] and job[2] then
-      redis.call('HDEL', key, 'r', 't', 'w')
+      redis.call('HDEL', key, 'r', 'dt', 't', 'w')
       redis.call('HSET', key, 'd', 0)
       redis.call('ZADD', KEYS[1], -(tonumber(job[1]) or 0), job[2])
       out[#out + 1] = id
@@ -640,7 +641,7 @@ class RedisQueue:
         """Move a leased run to the dead letters with `reason` (see `DeadLetterQueue`): it leaves
         the queue, keeps its payload, and is never delivered again unless requeued."""
         run_id = _b(lease.run.run_id)
-        keys = [self._leased, self._dead, _b(self._job_prefix) + run_id]
+        keys = [self._leased, self._dead, _b(self._job_prefix) + run_id, self._seq]
         args = [lease.token, run_id, str(reason).encode("utf-8", "backslashreplace"), self.max_dead_letters, self._job_prefix]
         return bool(
             await self._conn.call(lambda: self._conn.run_script(self._dead_letter, keys, args), "dead-letter a run")
