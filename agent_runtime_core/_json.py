@@ -16,11 +16,13 @@ what was being read and the limit it broke.
 Why a text scan for depth instead of only catching `RecursionError`: the stdlib parser recurses
 once per level and the depth where it gives up depends on how deep the caller's stack already is
 (about 1000 levels), so it is not a limit one can document, and a parse that nearly reaches it
-takes a large share of the stack. The scan removes JSON strings with one regular expression (in C)
-and counts the brackets left, so it is linear and never recurses; and it runs only when the text
-holds more brackets than `max_depth` at all (the common small payload skips it). `RecursionError`
-is still caught, as a second guard. No maintained library offers a depth-limited parser for the
-stdlib's `json` (orjson and simdjson cap depth, at fixed values, but would be new dependencies).
+takes a large share of the stack. The scan skips JSON strings and counts the brackets left with
+`bytes` methods (C speed, linear, no recursion), and runs only when the text holds more brackets
+than `max_depth` at all (a common small payload skips it). `RecursionError` is still caught, as a
+second guard. The checks are written here because no maintained library offers a depth limit for
+the stdlib's `json` (orjson refuses nesting beyond a fixed 1024 levels, and would be a dependency).
+Numbers are checked by cheap scans first; the parser's per-number hooks (slower) run only when a
+long digit run or a three-digit exponent appears.
 
 `dumps_bounded` is the writer's twin: what it accepts, `loads_bounded` reads back, so a store
 never writes a record it could not read.
@@ -31,6 +33,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import operator
 import re
 from collections.abc import Callable
 from typing import Any
@@ -65,33 +68,54 @@ MAX_ARGUMENT_BYTES = 1_000_000
 MAX_STORED_BYTES = 64 * 1024 * 1024
 """Largest stored record (a state value, a checkpoint, a persistence record): 64 MB of JSON."""
 
-# A JSON string, in the unrolled form of "(?:[^"\\]|\\.)*" (no backtracking). An unterminated string
-# runs to the end of the text, so each character is looked at once whatever the input (a pattern
-# that can fail at a quote would start again at every later quote: quadratic time).
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.S)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_DELTA = {"[": 1, "{": 1, "]": -1, "}": -1}
-# Numbers that may overflow a float or exceed the digit limit: only then are the (slower) per-number
-# hooks used. A match inside a string is harmless: the hooks then check the real numbers.
-# Linear: a digit run is only tried from its first digit, and `0*+` never gives characters back.
-_RISKY_NUMBER = re.compile(r"(?<![0-9])[0-9]{300}|[eE][-+]?0*+[1-9][0-9]{2}")
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+# The checks below run on the UTF-8 bytes (C-speed `bytes` methods; a multi-byte character never
+# contains a quote, backslash, bracket or digit byte), before the parser sees the text.
+#
+# Depth: drop escapes (a backslash and the byte after it: JSON pairs them from the left, as this
+# does), keep only quotes and brackets, drop what lies between quote pairs (strings; an unterminated
+# string runs to the end), and the brackets left are the structure. Opening brackets then become
+# 2 and closing ones 0: the running sum minus the count is the depth at each bracket.
+_ESCAPE = re.compile(rb"\\.", re.S)
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
+_BRACKET_STEP = bytes.maketrans(b"[]{}", b"\x02\x00\x02\x00")
+# Numbers that may overflow a float or exceed the digit limit: only then are the (slower)
+# per-number hooks used. The text is mapped to its "number shape" (digits -> 0, e/E -> e, + and -
+# kept, anything else a space) and searched for a run of 300 digits (a float needs 309 to
+# overflow, an int 4301 to break the limit) or an exponent of three digits. A match inside a
+# string only costs the slower parse: the hooks check the real numbers.
+_NUMBER_SHAPE = bytes(
+    48 if 48 <= b <= 57 else 101 if b in b"eE" else b if b in b"+-" else 32 for b in range(256)
+)
+_RISKY_SHAPES = (b"0" * 300, b"e000", b"e+000")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class _Refused(Exception):
     """Raised from inside the parser's hooks; turned into the caller's error class."""
 
 
-def json_depth_exceeds(text: str, max_depth: int) -> bool:
+def json_depth_exceeds(text: str | bytes, max_depth: int) -> bool:
     """True when the JSON `text` nests arrays and objects deeper than `max_depth` levels.
 
-    Linear, without recursion. For invalid JSON the answer is an upper bound (an unterminated
-    string counts the brackets after its quote), which only matters for text the parser rejects.
+    Linear, without recursion, at C speed (`bytes` methods and iterators; about the time of
+    `json.loads` itself on bracket-heavy text, nothing when the text holds fewer brackets than
+    `max_depth`). Strings are skipped as the parser reads them, so for any text the answer is that
+    of the part the parser reads before it would stop at an error.
     """
-    if text.count("[") + text.count("{") <= max_depth:
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+    if data.count(b"[") + data.count(b"{") <= max_depth:
         return False
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    return max(itertools.accumulate(map(_DELTA.__getitem__, brackets)), default=0) > max_depth
+    if b"\\" in data:
+        data = _ESCAPE.sub(b"", data)
+    outside_strings = b"".join(data.translate(None, _NOT_STRUCTURE).split(b'"')[0::2])
+    steps = outside_strings.translate(_BRACKET_STEP)
+    depths = map(operator.sub, itertools.accumulate(steps), itertools.count(1))
+    return max(depths, default=0) > max_depth
+
+
+def _risky_numbers(data: bytes) -> bool:
+    shape = data.translate(_NUMBER_SHAPE)
+    return any(risky in shape for risky in _RISKY_SHAPES)
 
 
 def value_depth_exceeds(value: Any, max_depth: int) -> bool:
@@ -164,9 +188,9 @@ def _check_strings(value: Any) -> None:
             stack.extend(item)
 
 
-def _utf8_size(text: str, what: str, error: type[Exception]) -> int:
+def _utf8(text: str, what: str, error: type[Exception]) -> bytes:
     try:
-        return len(text.encode("utf-8"))
+        return text.encode("utf-8")
     except UnicodeEncodeError as e:
         raise error(
             f"{what} is not valid Unicode text: a lone surrogate at character {e.start}."
@@ -194,32 +218,32 @@ def loads_bounded(
         InvalidInputError: (or `error`) the data is over a limit, not UTF-8, or not JSON.
     """
     if isinstance(data, bytes | bytearray | memoryview):
-        size = len(data)
-        if size > max_bytes:
-            raise error(f"{what} is {size} bytes, over the limit of {max_bytes} bytes.")
+        raw = bytes(data)
+        if len(raw) > max_bytes:
+            raise error(f"{what} is {len(raw)} bytes, over the limit of {max_bytes} bytes.")
         try:
-            text = bytes(data).decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
             raise error(
-                f"{what} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})."
+                f"{what} is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start})."
             ) from None
     elif isinstance(data, str):
         if len(data) > max_bytes:  # a character is at least one byte
             raise error(f"{what} is over the limit of {max_bytes} bytes.")
-        size = _utf8_size(data, what, error)
-        if size > max_bytes:
-            raise error(f"{what} is {size} bytes, over the limit of {max_bytes} bytes.")
+        raw = _utf8(data, what, error)
+        if len(raw) > max_bytes:
+            raise error(f"{what} is {len(raw)} bytes, over the limit of {max_bytes} bytes.")
         text = data
     else:
         raise error(f"{what} must be JSON text (str or bytes); got {type(data).__name__}.")
-    if json_depth_exceeds(text, max_depth):
+    if json_depth_exceeds(raw, max_depth):
         raise error(f"{what} nests arrays or objects deeper than {max_depth} levels (the limit).")
     hooks: dict[str, Any] = {"parse_constant": _constant}
-    if _RISKY_NUMBER.search(text):
+    if _risky_numbers(raw):
         hooks.update(parse_int=_int, parse_float=_float)
     try:
         value = json.loads(text, **hooks)
-        if _SURROGATE_ESCAPE.search(text):
+        if _SURROGATE_ESCAPE.search(raw):
             _check_strings(value)
     except _Refused as e:
         raise error(f"{what} {e}.") from None
@@ -258,9 +282,9 @@ def dumps_bounded(
             f"{what} must be JSON-serializable (dicts, lists, strings, finite numbers, booleans, "
             f"None): {e}"
         ) from None
-    check_text_bounds(text, what=what, max_bytes=max_bytes, max_depth=max_depth, error=error)
-    if _RISKY_NUMBER.search(text):  # e.g. an int of more digits than MAX_INT_DIGITS
-        loads_bounded(text, what=what, max_bytes=max_bytes, max_depth=max_depth, error=error)
+    raw = check_text_bounds(text, what=what, max_bytes=max_bytes, max_depth=max_depth, error=error)
+    if _risky_numbers(raw):  # e.g. an int of more digits than MAX_INT_DIGITS
+        loads_bounded(raw, what=what, max_bytes=max_bytes, max_depth=max_depth, error=error)
     return text
 
 
@@ -271,13 +295,17 @@ def check_text_bounds(
     max_bytes: int = MAX_STORED_BYTES,
     max_depth: int = MAX_DEPTH,
     error: type[Exception] = InvalidInputError,
-) -> None:
+) -> bytes:
     """Check JSON text a writer produced against the limits `loads_bounded` will apply when it is
-    read back (size in UTF-8, nesting)."""
-    if len(text) > max_bytes or _utf8_size(text, what, error) > max_bytes:
+    read back (Unicode text, size in UTF-8, nesting); return it as UTF-8."""
+    if len(text) > max_bytes:
         raise error(f"{what} is over the limit of {max_bytes} bytes of JSON.")
-    if json_depth_exceeds(text, max_depth):
+    raw = _utf8(text, what, error)
+    if len(raw) > max_bytes:
+        raise error(f"{what} is over the limit of {max_bytes} bytes of JSON.")
+    if json_depth_exceeds(raw, max_depth):
         raise error(f"{what} nests arrays or objects deeper than {max_depth} levels (the limit).")
+    return raw
 
 
 def check_json_value(

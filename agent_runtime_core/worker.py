@@ -38,7 +38,7 @@ import sys
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -184,6 +184,11 @@ def _json_size(value: Any) -> int:
         return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
     except (TypeError, ValueError, RecursionError):
         return 0
+
+
+def _transient(error: BaseException) -> bool:
+    """A backend outage (worth delivering the run again later), not something in the run itself."""
+    return isinstance(error, BackendError | OSError) and not isinstance(error, CorruptDataError)
 
 
 def _show(run_id: str) -> str:
@@ -606,15 +611,14 @@ class Worker:
             # Never let one run stop the worker. A backend that is down: the lease will expire and
             # another delivery finishes the job (at most `max_deliveries` times). Anything else
             # comes from the run itself and would happen again: refuse the run now.
-            transient = isinstance(e, BackendError | OSError) and not isinstance(e, CorruptDataError)
-            if transient and lease.run.deliveries <= self.config.max_deliveries:
+            if _transient(e) and lease.run.deliveries <= self.config.max_deliveries:
                 logger.warning(
                     "Run %s could not be finished (%s); it will be delivered again.",
                     _show(run_id), _secrets.redact(str(e)) or type(e).__name__,
                 )
             else:
                 logger.error("Run %s failed in the worker; refusing it.\n%s", _show(run_id), _describe(e))
-                message = _secrets.redact(f"{type(e).__name__}: {e}")[:2000]
+                message = _secrets.redact(str(e))[:2000] or "(no message)"
                 try:
                     await self._refuse(lease, ErrorInfo(type=type(e).__name__, message=message, retriable=False))
                 except Exception as again:
@@ -732,9 +736,20 @@ class Worker:
             recordable = False
             logger.warning("Run %s gets no recorded result (%s); see the dead letters.", _show(run.run_id), e)
         if recordable:
-            await self._publish_outcome(run, RunStatus.FAILED, error)
             data = result_to_dict(RunResult(run_id=run.run_id, status=RunStatus.FAILED, error=error, attempts=0))
-            await self.runner.state_store.set(result_key(run.run_id), data, ttl_seconds=self.config.result_ttl_seconds)
+            ttl = self.config.result_ttl_seconds
+            steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+                ("publish its RUN_FAILED event", functools.partial(self._publish_outcome, run, RunStatus.FAILED, error)),
+                ("record its FAILED result", functools.partial(self.runner.state_store.set, result_key(run.run_id), data, ttl_seconds=ttl)),
+            ]
+            for what, step in steps:
+                try:
+                    await step()
+                except Exception as e:
+                    if _transient(e):
+                        raise  # a backend outage: the run comes back when its lease expires
+                    # Something about this run itself: dead-letter it all the same.
+                    logger.error("Run %s: could not %s; dead-lettering it anyway.\n%s", _show(run.run_id), what, _describe(e))
         dead_letter = getattr(self.queue, "dead_letter", None)
         if dead_letter is not None:
             reason = f"{error.type}: {error.message}"

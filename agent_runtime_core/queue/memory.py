@@ -217,7 +217,11 @@ class InMemoryQueue:
             if dead.raw is not None:
                 payload = dead.raw
             else:
-                payload = json.dumps(dead.run.to_dict(), ensure_ascii=False, default=str).encode("utf-8", "surrogateescape")
+                try:
+                    text = json.dumps(dead.run.to_dict(), ensure_ascii=False, default=str)
+                except (ValueError, RecursionError):
+                    text = f"(not JSON: a run of agent {dead.run.agent_key!r})"
+                payload = text.encode("utf-8", "surrogateescape")
             out.append(
                 DeadLetter(run_id, dead.reason, dead.dead_at, dead.run.deliveries, len(payload), preview(payload))
             )

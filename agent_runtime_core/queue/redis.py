@@ -57,7 +57,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from .._json import loads_bounded
+from .._json import check_text_bounds, loads_bounded
 from .._redis import DEFAULT_PREFIX, RedisConnection, safe_url
 from ..errors import InvalidInputError, UserError
 from ..state.base import check_key
@@ -413,7 +413,13 @@ class RedisQueue:
         check_key(run.run_id, "run_id")
         data = run.to_dict()
         del data["deliveries"]
-        payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_refuse)
+        try:
+            payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_refuse)
+        except (ValueError, RecursionError) as e:  # NaN, a cycle, nesting beyond the interpreter's
+            if isinstance(e, UserError):
+                raise
+            raise UserError(f"A queued run's input must be finite, acyclic JSON: {e}") from None
+        check_text_bounds(payload, what="A queued run's payload", max_bytes=self.max_payload_bytes, error=UserError)
         return await self.enqueue_raw(run.run_id, payload, priority=run.priority, delay_seconds=delay_seconds)
 
     async def enqueue_raw(
@@ -604,7 +610,7 @@ class RedisQueue:
         """The pending cancellation requests among `run_ids`: run id -> reason."""
         if not run_ids:
             return {}
-        keys = [self._cancel_prefix + r for r in run_ids]
+        keys = [_b(self._cancel_prefix + r) for r in run_ids]
         values = await self._conn.call(lambda: self._conn.client.mget(keys), "read cancellation requests")
         return {r: v for r, v in zip(run_ids, values, strict=True) if v is not None}
 
