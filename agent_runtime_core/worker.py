@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CLI_COMMANDS",
     "DEFAULT_MAX_INPUT_BYTES",
+    "MAX_RUN_ID_LENGTH",
     "RESULT_KEY_PREFIX",
     "PoisonRunError",
     "Worker",
@@ -1026,8 +1027,9 @@ async def _dead_letters_action(runner: AgentRunner, args: Any) -> int:
     ids = None if args.all else list(args.run_ids)
     if args.action == "requeue":
         done = await requeue_dead_letters(runner, ids)
-        for run_id in done:
-            print(run_id)
+        for run_id in done:  # as given, unless it would not print (not UTF-8, control characters)
+            printable = run_id.isprintable() and run_id.encode("utf-8", "replace").decode() == run_id
+            print(run_id if printable else _show(run_id))
         print(f"requeued {len(done)} run(s)", file=sys.stderr)
         return 0 if ids is None or len(done) == len(ids) else 1
     count = await _dead_letter_queue(runner).delete_dead_letters(ids)
