@@ -36,6 +36,9 @@ logger = logging.getLogger("agent_runtime_core.redis")
 
 T = TypeVar("T")
 
+# redis-py's option (`redis.client.NEVER_DECODE`) to leave one reply undecoded.
+_NEVER_DECODE = "NEVER_DECODE"
+
 DEFAULT_PREFIX = "agent-runtime"
 """First part of every key our backends write, so one Redis can hold other data too."""
 
@@ -145,7 +148,7 @@ class RedisConnection:
 
         self._no_script: type[Exception] = rex.NoScriptError
         self._outage_logged = False
-        self._pending: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._pending: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] = []
         self._flushes: set[asyncio.Task[None]] = set()
         self._in_flight = 0  # commands sent directly plus batches sent, whose replies are not in
 
@@ -162,17 +165,23 @@ class RedisConnection:
     # callers it wakes (which issue their next commands in that turn) batch together again
     # instead of racing for the direct path.
 
-    async def execute(self, *args: Any) -> Any:
-        """Send one command: at once when nothing is in flight, else batched with the others."""
+    async def execute(self, *args: Any, raw: bool = False) -> Any:
+        """Send one command: at once when nothing is in flight, else batched with the others.
+
+        With `raw`, the reply is not decoded: strings come back as bytes. Use it to read what
+        others may have written (a queued payload, a stored value), so that bytes that are not
+        UTF-8 fail only the item that holds them, not the whole reply.
+        """
+        options = {_NEVER_DECODE: True} if raw else {}
         if self._in_flight or self._pending:
-            return await self._enqueue(args)
+            return await self._enqueue(args, options)
         self._in_flight += 1
         try:
-            return await self.client.execute_command(*args)
+            return await self.client.execute_command(*args, **options)
         finally:
             self._in_flight -= 1
 
-    def _enqueue(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
+    def _enqueue(self, args: tuple[Any, ...], options: dict[str, Any]) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if not self._pending:
@@ -180,15 +189,19 @@ class RedisConnection:
             task = loop.create_task(self._flush())
             self._flushes.add(task)
             task.add_done_callback(self._flushes.discard)
-        self._pending.append((args, future))
+        self._pending.append((args, options, future))
         return future
 
-    async def run_script(self, script: Any, keys: list[Any], args: list[Any]) -> Any:
-        """Run a registered Lua script through the automatic pipeline (loading it on demand)."""
+    async def run_script(self, script: Any, keys: list[Any], args: list[Any], *, raw: bool = False) -> Any:
+        """Run a registered Lua script through the automatic pipeline (loading it on demand);
+        `raw` as for `execute`."""
         try:
-            return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args, raw=raw)
         except self._no_script:
-            return await script(keys=keys, args=args)  # loads the script, then runs it
+            if not raw:
+                return await script(keys=keys, args=args)  # loads the script, then runs it
+            await self.client.script_load(script.script)
+            return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args, raw=raw)
 
     async def _flush(self) -> None:
         batch, self._pending = self._pending, []
@@ -203,23 +216,24 @@ class RedisConnection:
     def _landed(self) -> None:
         self._in_flight -= 1
 
-    async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
+    async def _send(self, batch: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]]) -> None:
         try:
             if len(batch) == 1:
-                replies = [await _reply_or_error(self.client.execute_command(*batch[0][0]))]
+                args, options, _ = batch[0]
+                replies = [await _reply_or_error(self.client.execute_command(*args, **options))]
             else:
                 async with self.client.pipeline(transaction=False) as pipe:
-                    for args, _ in batch:
-                        pipe.execute_command(*args)
+                    for args, options, _ in batch:
+                        pipe.execute_command(*args, **options)
                     replies = await pipe.execute(raise_on_error=False)
         except BaseException as e:  # the whole batch failed (connection lost, cancelled)
-            for _, future in batch:
+            for _, _, future in batch:
                 if not future.done():
                     future.set_exception(e if isinstance(e, Exception) else ConnectionError(str(e)))
             if not isinstance(e, Exception):
                 raise
             return
-        for (_, future), reply in zip(batch, replies, strict=True):
+        for (_, _, future), reply in zip(batch, replies, strict=True):
             if future.done():
                 continue  # its caller gave up (cancelled)
             if isinstance(reply, Exception):

@@ -48,7 +48,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     from .worker import add_cli_commands
 
-    add_cli_commands(sub)  # worker, submit, events
+    add_cli_commands(sub)  # worker, submit, events, dead-letters
     return parser
 
 

@@ -13,6 +13,7 @@ __all__ = [
     "AgentRuntimeError",
     "BackendError",
     "ConfigurationError",
+    "CorruptDataError",
     "InvalidInputError",
     "LLMError",
     "NonRetriableError",
@@ -41,6 +42,11 @@ class ConfigurationError(UserError):
 
 class BackendError(AgentRuntimeError):
     """A storage or queue backend failed; `__cause__` holds the driver's own exception."""
+
+
+class CorruptDataError(BackendError):
+    """Stored data cannot be read: damaged, written by something else, or over a limit (too large,
+    too deeply nested). Retrying cannot help; the message says which record and why."""
 
 
 class RunError(AgentRuntimeError):

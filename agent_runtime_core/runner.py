@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ._json import dumps_bounded
 from .errors import (
     InvalidInputError,
     NonRetriableError,
@@ -37,7 +38,10 @@ if TYPE_CHECKING:
     from .queue.base import RunQueue
     from .worker import WorkerConfig
 
-__all__ = ["AgentRunner", "RunnerConfig"]
+__all__ = ["MAX_RESUME_BYTES", "AgentRunner", "RunnerConfig"]
+
+MAX_RESUME_BYTES = 1_000_000
+"""Largest human answer `AgentRunner.resume` accepts: 1 MB of JSON."""
 
 logger = logging.getLogger("agent_runtime_core.runner")
 
@@ -339,7 +343,15 @@ class AgentRunner:
         The agent sees `ctx.is_resuming` and `ctx.resume_value` and continues from its checkpoint
         (adapters map it to LangGraph's `Command(resume=...)`, OpenAI Agents' approve/reject).
         `agent` defaults to the registered agent that ran it.
+
+        Raises:
+            InvalidInputError: `response` is over `MAX_RESUME_BYTES` (1 MB) of JSON, nests deeper
+                than 128 levels, or holds NaN or text that is not Unicode (a lone surrogate); the
+                run stays interrupted, waiting for a usable answer. Values that are not JSON
+                (a datetime) are measured as their `str()`.
+            UserError: The run is not waiting for a human.
         """
+        dumps_bounded(response, what="The resume answer", max_bytes=MAX_RESUME_BYTES, default=str)
         run_id = str(run_id)
         events = await self.event_bus.get_events(run_id)
         last = events[-1] if events else None

@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin, overload
 
 from . import _secrets
-from .errors import UserError
+from ._json import MAX_ARGUMENT_BYTES, MAX_DEPTH, loads_bounded, value_depth_exceeds
+from .errors import InvalidInputError, UserError
 from .runtime import RunContext, current_run_context
 
 __all__ = ["Tool", "ToolCallError", "ToolRegistry", "tool"]
@@ -49,6 +50,9 @@ __all__ = ["Tool", "ToolCallError", "ToolRegistry", "tool"]
 logger = logging.getLogger(__name__)
 
 _NAME_RE: Final = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+# A model's arguments over 1 MB (`_json.MAX_ARGUMENT_BYTES`), nested deeper than 128 levels
+# (`_json.MAX_DEPTH`), or holding an integer of more than 4300 digits come back to the model as a
+# `ToolCallError` naming the limit.
 
 Converter = Callable[[Any], Any]
 """Turns a validated JSON value into what the function's annotation asks for (an Enum member, a
@@ -973,13 +977,15 @@ def _parse_arguments(arguments: Any) -> dict[str, Any] | str:
         if not arguments.strip():
             return {}
         try:
-            arguments = json.loads(arguments)
-        except json.JSONDecodeError as exc:
-            return f"arguments are not valid JSON ({exc}); send a JSON object"
+            arguments = loads_bounded(arguments, what="arguments text", max_bytes=MAX_ARGUMENT_BYTES)
+        except InvalidInputError as exc:  # names the limit it broke, if it broke one
+            return f"{str(exc).rstrip('.')}; send a JSON object"
         if arguments is None:
             return {}
     if not isinstance(arguments, dict):
         return f"arguments must be a JSON object, got {_got(arguments)}"
+    if value_depth_exceeds(arguments, MAX_DEPTH):
+        return f"the arguments nest deeper than {MAX_DEPTH} levels (the limit); send a flatter JSON object"
     return dict(arguments)
 
 

@@ -13,10 +13,15 @@ The pieces, whatever the backends (in-memory for one process, Redis for many mac
   does not hold itself).
 
 Delivery is at least once; completion is once per run id: a worker records the result before it
-acks, and a delivered run whose result is already recorded is acked without executing again. A run
-delivered more than `max_deliveries` times (its workers keep dying) is recorded FAILED with the
-reason, as is a run with a malformed payload, an unknown agent key or an input over
-`max_input_bytes`; the worker keeps serving.
+acks, and a delivered run whose result is already recorded is acked without executing again.
+
+One run never stops the worker. A run delivered more than `max_deliveries` times (its workers keep
+dying), a payload that cannot be read (not UTF-8, not JSON, too large, too deep, not a run), an
+unknown agent key, an input over `max_input_bytes`, or a run whose handling raised something
+unexpected is *refused*: recorded FAILED with the reason (when its run id can hold a result),
+moved to the queue's dead letters (`agent-runtime dead-letters list | requeue | delete`), and never
+delivered again unless requeued. Anything unexpected in the loop that takes runs is logged and the
+loop goes on, with backoff.
 """
 
 from __future__ import annotations
@@ -29,18 +34,29 @@ import logging
 import os
 import signal
 import socket
+import sys
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import AgentRuntimeError, BackendError, InvalidInputError, NonRetriableError, UserError
+from . import _secrets
+from ._json import MAX_DEPTH, dumps_bounded
+from .errors import (
+    AgentRuntimeError,
+    BackendError,
+    CorruptDataError,
+    InvalidInputError,
+    NonRetriableError,
+    UserError,
+)
 from .events.base import Event, EventType
-from .queue.base import Lease, QueuedRun, RunQueue
+from .queue.base import DeadLetter, Lease, QueuedRun, RunQueue
 from .registry import RuntimeNotFoundError, get_runtime
 from .runtime import ErrorInfo, RunContext, RunResult, RunStatus
+from .state.base import MAX_KEY_LENGTH, check_key
 
 if TYPE_CHECKING:
     from .runner import AgentRunner
@@ -48,13 +64,16 @@ if TYPE_CHECKING:
 __all__ = [
     "CLI_COMMANDS",
     "DEFAULT_MAX_INPUT_BYTES",
+    "MAX_RUN_ID_LENGTH",
     "RESULT_KEY_PREFIX",
     "PoisonRunError",
     "Worker",
     "WorkerConfig",
     "add_cli_commands",
+    "dead_letters",
     "events",
     "request_cancel",
+    "requeue_dead_letters",
     "result_from_dict",
     "result_key",
     "result_to_dict",
@@ -70,6 +89,9 @@ RESULT_KEY_PREFIX = "run-result:"
 
 DEFAULT_MAX_INPUT_BYTES = 1_000_000
 """Largest run input (its JSON) accepted by default: 1 MB."""
+
+MAX_RUN_ID_LENGTH = MAX_KEY_LENGTH - len(RESULT_KEY_PREFIX)
+"""Longest run id `submit` accepts: its result key must fit the state stores' key limit."""
 
 
 class PoisonRunError(NonRetriableError):
@@ -161,8 +183,27 @@ async def get_result(runner: AgentRunner, run_id: str) -> RunResult | None:
 def _json_size(value: Any) -> int:
     try:
         return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return 0
+
+
+def _transient(error: BaseException) -> bool:
+    """A backend outage (worth delivering the run again later), not something in the run itself."""
+    return isinstance(error, BackendError | OSError) and not isinstance(error, CorruptDataError)
+
+
+def _show(run_id: str) -> str:
+    """A run id fit for a log line: ASCII, at most 80 characters (ids may be hostile)."""
+    text = ascii(run_id)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _describe(error: BaseException) -> str:
+    """An exception with its traceback, secrets masked, for the log."""
+    import traceback
+
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return _secrets.redact(text)[-8000:]
 
 
 # -- client side ---------------------------------------------------------------------------
@@ -194,13 +235,19 @@ async def submit(
     _, _, raw_input = parse_input(input_data)
     if metadata is not None and not isinstance(metadata, dict):
         raise InvalidInputError(f"`metadata` must be a dict; got {type(metadata).__name__}.")
-    size = _json_size(raw_input)
+    # What a worker reads back must pass its checks: no deeper than MAX_DEPTH, finite numbers,
+    # Unicode text (values that are not JSON count as their str(), as before).
+    text = dumps_bounded(raw_input, what="The run's input", max_bytes=sys.maxsize, max_depth=MAX_DEPTH, default=str)
+    size = len(text.encode("utf-8"))
     if size > max_input_bytes:
         raise InvalidInputError(
             f"The run's input is {size} bytes of JSON, over the limit of {max_input_bytes} "
             "(`max_input_bytes`). Store large documents elsewhere and pass a reference."
         )
     run_id = str(run_id) if run_id is not None else str(uuid.uuid4())
+    check_key(run_id, "run_id")
+    if len(run_id) > MAX_RUN_ID_LENGTH:
+        raise UserError(f"`run_id` is {len(run_id)} characters long, over the limit of {MAX_RUN_ID_LENGTH}.")
     if await get_result(runner, run_id) is not None:
         return run_id  # finished already: submitting again changes nothing
     run = QueuedRun(run_id=run_id, agent_key=agent_key, input_data=raw_input, metadata=dict(metadata or {}),
@@ -293,6 +340,39 @@ async def request_cancel(runner: AgentRunner, run_id: str, reason: str = "cancel
     return True
 
 
+def _dead_letter_queue(runner: AgentRunner) -> Any:
+    queue = runner.queue
+    if not hasattr(queue, "list_dead_letters"):
+        raise UserError(
+            f"The queue {queue!r} keeps no dead letters (refused runs are recorded FAILED and "
+            "acked); RedisQueue and InMemoryQueue keep them."
+        )
+    return queue
+
+
+async def dead_letters(runner: AgentRunner, limit: int = 100) -> list[DeadLetter]:
+    """The runs workers refused (most recent first, at most `limit`), with the reason and a short,
+    redacted preview of each payload."""
+    return list(await _dead_letter_queue(runner).list_dead_letters(limit))
+
+
+async def requeue_dead_letters(runner: AgentRunner, run_ids: list[str] | None = None) -> list[str]:
+    """Give dead letters another chance (all when `run_ids` is None), e.g. after deploying the
+    agent they named: their FAILED results are forgotten (so workers execute them instead of
+    acking them as finished) and they go back in the queue with their deliveries counted from
+    zero. Returns the run ids requeued; a payload that still cannot be read comes back."""
+    queue = _dead_letter_queue(runner)
+    if run_ids is None:
+        run_ids = [d.run_id for d in await queue.list_dead_letters(max(1, await queue.count_dead_letters()))]
+    for run_id in run_ids:
+        try:
+            key = check_key(result_key(run_id), "run_id")
+        except UserError:
+            continue  # such a run never got a result
+        await runner.state_store.delete(key)
+    return list(await queue.requeue_dead_letters(run_ids))
+
+
 # -- the worker ----------------------------------------------------------------------------
 
 
@@ -338,6 +418,8 @@ class Worker:
         self._same_redis = _same_redis(self.queue, runner.state_store)
         self.completed = 0
         """Runs this worker finished (recorded and acked) since it started."""
+        self.refused = 0
+        """Runs this worker refused without executing them (recorded FAILED and dead-lettered)."""
 
     def __repr__(self) -> str:
         return (
@@ -448,7 +530,15 @@ class Worker:
                     lease = await self.queue.dequeue(self.worker_id, timeout=self.config.poll_seconds)
                     leases = [lease] if lease is not None else []
             except (BackendError, OSError) as e:
-                logger.warning("Could not take runs (%s); retrying in %.2fs.", e, backoff)
+                logger.warning("Could not take runs (%s); retrying in %.2fs.", _secrets.redact(str(e)), backoff)
+                await self._sleep_unless_stopped(backoff)
+                backoff = min(backoff * 2, self.config.backoff_max_seconds)
+                continue
+            except Exception as e:  # a bug or a reply nobody foresaw: never the end of the worker
+                logger.error(
+                    "Worker %s: unexpected error while taking runs from %r; retrying in %.2fs.\n%s",
+                    self.worker_id, self.queue, backoff, _describe(e),
+                )
                 await self._sleep_unless_stopped(backoff)
                 backoff = min(backoff * 2, self.config.backoff_max_seconds)
                 continue
@@ -518,10 +608,25 @@ class Worker:
                 return
             await asyncio.shield(self._release(lease))
             raise
-        except Exception:
-            # Recording or acking failed (the backend stayed down): the lease will expire and
-            # another delivery will finish the job. Never let one run stop the worker.
-            logger.exception("Run %s could not be recorded; it will be delivered again.", run_id)
+        except Exception as e:
+            # Never let one run stop the worker. A backend that is down: the lease will expire and
+            # another delivery finishes the job (at most `max_deliveries` times). Anything else
+            # comes from the run itself and would happen again: refuse the run now.
+            if _transient(e) and lease.run.deliveries <= self.config.max_deliveries:
+                logger.warning(
+                    "Run %s could not be finished (%s); it will be delivered again.",
+                    _show(run_id), _secrets.redact(str(e)) or type(e).__name__,
+                )
+            else:
+                logger.error("Run %s failed in the worker; refusing it.\n%s", _show(run_id), _describe(e))
+                message = _secrets.redact(str(e))[:2000] or "(no message)"
+                try:
+                    await self._refuse(lease, ErrorInfo(type=type(e).__name__, message=message, retriable=False))
+                except Exception as again:
+                    logger.error(
+                        "Run %s could not be refused either (%s); it returns when its lease expires.",
+                        _show(run_id), _secrets.redact(str(again)) or type(again).__name__,
+                    )
         finally:
             self._held.pop(run_id, None)
             if self._slot_free is not None:
@@ -539,9 +644,17 @@ class Worker:
 
     async def _process(self, lease: Lease) -> None:
         run = lease.run
-        invalid = getattr(lease, "invalid", None)
-        if invalid:
-            await self._finish(lease, RunStatus.FAILED, ErrorInfo.from_exception(InvalidInputError(invalid)))
+        size = getattr(lease, "payload_bytes", 0)
+        if size > self.config.max_input_bytes:  # checked first: known without reading the payload
+            await self._refuse(lease, self._too_big(run, size))
+            return
+        if getattr(lease, "invalid", None):
+            await self._refuse(lease, ErrorInfo.from_exception(InvalidInputError(str(lease.invalid))))
+            return
+        try:  # checked before executing: a run whose result could not be stored is not run
+            check_key(result_key(run.run_id), "result key")
+        except UserError as e:
+            await self._refuse(lease, ErrorInfo.from_exception(InvalidInputError(f"The run id cannot hold a result: {e}")))
             return
         if self._same_redis is not None:
             finished = bool(getattr(lease, "finished", False))  # learnt with the dequeue
@@ -566,27 +679,29 @@ class Worker:
                 )
             )
             error.details["deliveries"] = run.deliveries
-            await self._finish(lease, RunStatus.FAILED, error)
+            await self._refuse(lease, error)
             return
-        size = getattr(lease, "payload_bytes", 0) or _json_size(run.input_data)
-        if size > self.config.max_input_bytes:
-            error = ErrorInfo.from_exception(
-                InvalidInputError(
-                    f"The run's input is {size} bytes, over this worker's limit of "
-                    f"{self.config.max_input_bytes} (`max_input_bytes`).",
-                    run_id=run.run_id,
-                )
-            )
-            await self._finish(lease, RunStatus.FAILED, error)
-            return
+        if not size:
+            size = _json_size(run.input_data)
+            if size > self.config.max_input_bytes:
+                await self._refuse(lease, self._too_big(run, size))
+                return
         try:
             agent = get_runtime(run.agent_key)
         except RuntimeNotFoundError as e:
-            error = ErrorInfo.from_exception(InvalidInputError(str(e), run_id=run.run_id))
-            await self._finish(lease, RunStatus.FAILED, error)
+            await self._refuse(lease, ErrorInfo.from_exception(InvalidInputError(str(e), run_id=run.run_id)))
             return
         result = await self.runner.execute(agent, run.run_id, run.input_data, metadata=run.metadata)
         await self._record_and_ack(lease, result)
+
+    def _too_big(self, run: QueuedRun, size: int) -> ErrorInfo:
+        return ErrorInfo.from_exception(
+            InvalidInputError(
+                f"The run's input is {size} bytes, over this worker's limit of "
+                f"{self.config.max_input_bytes} (`max_input_bytes`).",
+                run_id=run.run_id,
+            )
+        )
 
     async def _record_and_ack(self, lease: Lease, result: RunResult) -> None:
         """Record the result under the run id, then ack: a run redelivered after a crash between
@@ -608,10 +723,44 @@ class Worker:
         if not acked:
             logger.warning("Run %s finished, but its lease had been lost; its result stands.", lease.run.run_id)
 
-    async def _finish(self, lease: Lease, status: RunStatus, error: ErrorInfo) -> None:
-        """Record a run that was not executed (rejected, cancelled before it started, poison)."""
+    async def _refuse(self, lease: Lease, error: ErrorInfo) -> None:
+        """Refuse a run without executing it (unreadable, over a limit, unknown agent, poison):
+        record it FAILED when its run id can hold a result, then move it to the dead letters (or
+        ack it, on a queue without them). Never delivered again unless requeued."""
         run = lease.run
-        logger.warning("Run %s recorded %s without executing: %s", run.run_id, status, error.message)
+        self.refused += 1
+        logger.warning("Run %s refused without executing: %s", _show(run.run_id), error.message)
+        recordable = True
+        try:
+            check_key(result_key(run.run_id), "result key")
+        except UserError as e:
+            recordable = False
+            logger.warning("Run %s gets no recorded result (%s); see the dead letters.", _show(run.run_id), e)
+        if recordable:
+            data = result_to_dict(RunResult(run_id=run.run_id, status=RunStatus.FAILED, error=error, attempts=0))
+            ttl = self.config.result_ttl_seconds
+            steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+                ("publish its RUN_FAILED event", functools.partial(self._publish_outcome, run, RunStatus.FAILED, error)),
+                ("record its FAILED result", functools.partial(self.runner.state_store.set, result_key(run.run_id), data, ttl_seconds=ttl)),
+            ]
+            for what, step in steps:
+                try:
+                    await step()
+                except Exception as e:
+                    if _transient(e):
+                        raise  # a backend outage: the run comes back when its lease expires
+                    # Something about this run itself: dead-letter it all the same.
+                    logger.error("Run %s: could not %s; dead-lettering it anyway.\n%s", _show(run.run_id), what, _describe(e))
+        dead_letter = getattr(self.queue, "dead_letter", None)
+        if dead_letter is not None:
+            reason = f"{error.type}: {error.message}"
+            settled = await dead_letter(lease, reason[:4000])
+        else:
+            settled = await self.queue.ack(lease)
+        if not settled:
+            logger.warning("Run %s was refused, but its lease had been lost.", _show(run.run_id))
+
+    async def _publish_outcome(self, run: QueuedRun, status: RunStatus, error: ErrorInfo) -> None:
         last = await self.runner.event_bus.last_seq(run.run_id)
         ctx = RunContext(run_id=run.run_id, agent_key=run.agent_key, publish=self.runner._publish, start_seq=last)
         try:
@@ -622,7 +771,13 @@ class Worker:
                     await ctx.emit(EventType.RUN_STARTED, {"agent_key": run.agent_key, "attempt": 1})
                 await ctx.emit(EventType.RUN_FAILED, {"error": error.to_dict(), "attempts": 0})
         except (AgentRuntimeError, ValueError):
-            logger.exception("Could not publish the outcome of run %s.", run.run_id)
+            logger.exception("Could not publish the outcome of run %s.", _show(run.run_id))
+
+    async def _finish(self, lease: Lease, status: RunStatus, error: ErrorInfo) -> None:
+        """Record a run that was not executed because it was cancelled before it started."""
+        run = lease.run
+        logger.warning("Run %s recorded %s without executing: %s", run.run_id, status, error.message)
+        await self._publish_outcome(run, status, error)
         await self._record_and_ack(lease, RunResult(run_id=run.run_id, status=status, error=error, attempts=0))
 
     def _pop_local_cancel(self, run_id: str) -> str | None:
@@ -712,8 +867,26 @@ def add_cli_commands(sub: Any) -> None:
     events_.add_argument("--json", action="store_true", help="one JSON object per line")
     events_.add_argument("--app", help="module to import first (e.g. one that calls configure())")
 
+    dead = sub.add_parser(
+        "dead-letters",
+        help="runs workers refused: agent-runtime dead-letters list | requeue RUN_ID... | delete RUN_ID...",
+        description="Runs a worker refused without executing (a payload it could not read, an unknown "
+        "agent, an input over the limit, a poison run) are recorded FAILED and kept in the queue's "
+        "dead letters. List them, requeue them (after fixing the cause), or delete them.",
+    )
+    dead_sub = dead.add_subparsers(dest="action", required=True)
+    listing = dead_sub.add_parser("list", help="show dead letters, most recent first")
+    listing.add_argument("--limit", type=int, default=100, help="most to show (default 100)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    for action, verb in (("requeue", "put back in the queue (their FAILED results are forgotten)"), ("delete", "forget")):
+        cmd = dead_sub.add_parser(action, help=f"{verb}: RUN_ID... or --all")
+        cmd.add_argument("run_ids", nargs="*", metavar="RUN_ID")
+        cmd.add_argument("--all", action="store_true", help="every dead letter")
+    for cmd in dead_sub.choices.values():
+        cmd.add_argument("--app", help="module to import first (e.g. one that calls configure())")
 
-CLI_COMMANDS = frozenset({"worker", "submit", "events"})
+
+CLI_COMMANDS = frozenset({"worker", "submit", "events", "dead-letters"})
 """The subcommands `add_cli_commands` adds, handled by `run_cli_command`."""
 
 
@@ -756,6 +929,8 @@ async def run_cli_command(args: Any) -> int:
         return await _cli_worker(args)
     if args.command == "submit":
         return await _cli_submit(args)
+    if args.command == "dead-letters":
+        return await _cli_dead_letters(args)
     return await _cli_events(args)
 
 
@@ -815,3 +990,48 @@ async def _cli_events(args: Any) -> int:
             t0 = event.timestamp if t0 is None else t0
             print(format_event(event, t0), flush=True)
     return 0
+
+
+async def _cli_dead_letters(args: Any) -> int:
+    app = _import_app(args.app)
+    runner = _cli_runner(app, shared=True)
+    try:
+        return await _dead_letters_action(runner, args)
+    finally:  # the command ends the process's use of the backends: close their connections
+        for part in (runner.queue, runner.event_bus, runner.state_store):
+            close = getattr(part, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
+
+
+async def _dead_letters_action(runner: AgentRunner, args: Any) -> int:
+    import datetime
+
+    if args.action == "list":
+        letters = await dead_letters(runner, args.limit)
+        total = await _dead_letter_queue(runner).count_dead_letters()
+        for d in letters:
+            if args.json:
+                print(json.dumps(d.to_dict(), ensure_ascii=True), flush=True)
+                continue
+            when = datetime.datetime.fromtimestamp(d.dead_at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+            print(f"{_show(d.run_id)}  {when}  deliveries={d.deliveries}  {d.payload_bytes} bytes")
+            print(f"    reason:  {ascii(d.reason)[1:-1][:500]}")
+            print(f"    payload: {d.payload_preview}")
+        if not args.json:
+            print(f"{total} dead letter(s)" + (f", {len(letters)} shown" if total > len(letters) else ""))
+        return 0
+    if bool(args.run_ids) == bool(args.all):
+        raise UserError(f"`dead-letters {args.action}` takes RUN_ID... or --all (one of them).")
+    ids = None if args.all else list(args.run_ids)
+    if args.action == "requeue":
+        done = await requeue_dead_letters(runner, ids)
+        for run_id in done:  # as given, unless it would not print (not UTF-8, control characters)
+            printable = run_id.isprintable() and run_id.encode("utf-8", "replace").decode() == run_id
+            print(run_id if printable else _show(run_id))
+        print(f"requeued {len(done)} run(s)", file=sys.stderr)
+        return 0 if ids is None or len(done) == len(ids) else 1
+    count = await _dead_letter_queue(runner).delete_dead_letters(ids)
+    print(f"deleted {count} dead letter(s)", file=sys.stderr)
+    return 0 if ids is None or count == len(ids) else 1

@@ -17,12 +17,27 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from agent_runtime_core import _secrets, clear_registry
 from agent_runtime_core.config import reset_config
 from agent_runtime_core.testing.redis_server import RedisServer, RedisServerNotFoundError
 
 pytest_plugins = ["pytester"]
+
+# Hypothesis: no example database (nothing written into the checkout; a failure prints the example
+# to reproduce it), no per-example deadline (a loaded CI machine must not fail a test), and a
+# bounded number of examples so `make test` stays fast. HYPOTHESIS_PROFILE=thorough runs more.
+settings.register_profile(
+    "agent-runtime",
+    database=None,
+    deadline=None,
+    max_examples=100,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("thorough", parent=settings.get_profile("agent-runtime"), max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "agent-runtime"))
 
 _ENV_PREFIXES = ("AGENT_RUNTIME_", "OPENAI_", "ANTHROPIC_", "LANGFUSE_")
 ROOT = Path(__file__).resolve().parent.parent

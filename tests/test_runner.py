@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent_runtime_core import (
     AgentRunner,
@@ -20,9 +23,11 @@ from agent_runtime_core import (
     UserError,
     register_runtime,
 )
+from agent_runtime_core.errors import InvalidInputError
 from agent_runtime_core.events import InMemoryEventBus
 from agent_runtime_core.runtime import current_run_context
 from agent_runtime_core.state import InMemoryStateStore
+from agent_runtime_core.testing.hostile import hostile_json_text, json_values
 
 FAST = RunnerConfig(run_timeout_seconds=5, max_retries=2, retry_backoff_seconds=0.001, retry_jitter=0)
 
@@ -433,3 +438,40 @@ async def test_user_errors_are_not_retried() -> None:
     result = await AgentRunner(FAST).execute(agent)
     assert result.status is RunStatus.FAILED and agent.calls == 1 and result.error is not None
     assert result.error.retriable is False
+
+
+_answers = (
+    json_values()
+    | hostile_json_text()
+    | st.sampled_from([float("nan"), float("inf"), "a\udc80b", {"k": "\ud800"}, "x" * 1_000_001])
+    | st.integers(130, 3000).map(lambda n: functools.reduce(lambda acc, _: [acc], range(n), 1))
+)
+
+
+@given(answer=_answers)
+def test_any_resume_answer_resumes_the_run_or_is_refused_clearly(answer: Any) -> None:
+    """The human's answer is input too: a result, or an `InvalidInputError` that names the limit
+    (and the run stays interrupted, waiting for a usable answer). Never a crash."""
+
+    class Approval(AgentRuntime):
+        key = "approval"  # type: ignore[assignment]
+
+        async def run(self, ctx: RunContext) -> RunResult:
+            if not ctx.is_resuming:
+                return RunResult(interrupt={"question": "Refund 42?"})
+            return RunResult(final_output={"answer_type": type(ctx.resume_value).__name__})
+
+    async def scenario() -> None:
+        runner = AgentRunner(FAST)
+        agent = Approval()
+        await runner.execute(agent, run_id="r")
+        try:
+            resumed = await runner.resume("r", answer, agent=agent)
+        except InvalidInputError as e:
+            assert str(e).startswith("The resume answer ")
+            events = await runner.event_bus.get_events("r")
+            assert events[-1].type is EventType.RUN_INTERRUPTED  # still waiting
+            return
+        assert resumed.status is RunStatus.SUCCEEDED
+
+    asyncio.run(scenario())

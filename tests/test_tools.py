@@ -10,10 +10,13 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Optional, Union
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent_runtime_core import runtime as runtime_module
 from agent_runtime_core.errors import UserError
 from agent_runtime_core.runtime import RunContext
+from agent_runtime_core.testing.hostile import hostile_bytes, hostile_json_text
 from agent_runtime_core.tools import Tool, ToolCallError, ToolRegistry, tool
 
 
@@ -533,7 +536,14 @@ def _make_strict_tools() -> tuple[ToolRegistry, list[Any]]:
 @pytest.mark.parametrize(
     ("arguments", "fragment"),
     [
-        ('{"location": "Paris", "days": ', "arguments are not valid JSON"),
+        ('{"location": "Paris", "days": ', "arguments text is not valid JSON"),
+        # Over a limit: the model is told which one, the run goes on (never an exception).
+        ('{"location": "P", "days": ' + "9" * 4301 + "}", "integer of more than 4300 digits (the limit)"),
+        ('{"location": "P", "days": ' + "[" * 50_000 + "]" * 50_000 + "}", "deeper than 128 levels (the limit)"),
+        ('{"location": "P", "days": 1e999}', "too large for a float"),
+        ('{"location": "P", "days": NaN}', "NaN, which is not JSON"),
+        ('{"location": "\\udc80", "days": 2}', "lone surrogate"),
+        ('{"location": "' + "x" * 1_000_001 + '", "days": 2}', "over the limit of 1000000 bytes"),
         ("[1, 2]", "arguments must be a JSON object, got array"),
         ('"Paris"', "arguments must be a JSON object, got string"),
         (42, "arguments must be a JSON object, got integer"),
@@ -924,3 +934,23 @@ def test_tool_call_error_value() -> None:
     }
     with pytest.raises(AttributeError):
         error.message = "changed"  # type: ignore[misc]
+
+
+@given(arguments=hostile_json_text() | hostile_bytes())
+def test_any_model_arguments_give_a_tool_error_or_a_result_never_an_exception(arguments: str | bytes) -> None:
+    """README: `execute()` never raises for a bad call, whatever the model sends."""
+    tools, called = _make_strict_tools()
+    result = asyncio.run(tools.execute("get_forecast", arguments))
+    if isinstance(result, ToolCallError):
+        assert result.kind == "invalid_arguments" and str(result).startswith("Error: tool 'get_forecast'")
+    else:
+        assert result == "ok" and called
+
+
+@given(value=st.recursive(st.integers() | st.text(), lambda inner: st.lists(inner, max_size=2), max_leaves=3), depth=st.integers(100, 20_000))
+def test_deep_dict_arguments_are_a_tool_error(value: Any, depth: int) -> None:
+    tools, called = _make_strict_tools()
+    for _ in range(depth):
+        value = {"a": value}
+    result = asyncio.run(tools.execute("get_forecast", {"location": "P", "days": 2, "tags": value}))
+    assert isinstance(result, ToolCallError) and not called

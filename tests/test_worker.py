@@ -24,7 +24,14 @@ from agent_runtime_core.errors import InvalidInputError
 from agent_runtime_core.events import InMemoryEventBus
 from agent_runtime_core.queue import InMemoryQueue, QueuedRun
 from agent_runtime_core.state import InMemoryStateStore
-from agent_runtime_core.worker import Worker, WorkerConfig, result_from_dict, result_to_dict
+from agent_runtime_core.worker import (
+    Worker,
+    WorkerConfig,
+    dead_letters,
+    requeue_dead_letters,
+    result_from_dict,
+    result_to_dict,
+)
 
 FAST = RunnerConfig(run_timeout_seconds=10, max_retries=0)
 
@@ -320,3 +327,77 @@ async def test_cancelling_serve_twice_still_stops_everything() -> None:
     await asyncio.sleep(0.1)
     left = [t.get_name() for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert not any(name.startswith(("heartbeat:", "run:", "agent-run:")) for name in left), left
+
+
+class GlitchyQueue(InMemoryQueue):
+    """Its first `glitches` dequeues raise something nobody foresaw (a bug, a strange reply)."""
+
+    def __init__(self, glitches: int) -> None:
+        super().__init__()
+        self.glitches = glitches
+
+    async def dequeue(self, worker_id: str, *, timeout: float | None = None) -> Any:
+        if self.glitches:
+            self.glitches -= 1
+            raise RuntimeError("glitch in the queue")
+        return await super().dequeue(worker_id, timeout=timeout)
+
+
+async def test_an_unexpected_error_while_taking_runs_is_logged_and_serving_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    register_runtime(Counter())
+    queue = GlitchyQueue(glitches=3)
+    runner = AgentRunner(FAST, queue=queue)
+    run_id = await runner.submit("counter", "still served")
+    async with serving(Worker(runner, queue, WorkerConfig(poll_seconds=0.05))):
+        result = await runner.wait(run_id, timeout=10)
+    assert result.final_output == {"response": "still served"} and queue.glitches == 0
+    logged = [r for r in caplog.records if "unexpected error while taking runs" in r.getMessage()]
+    assert len(logged) == 3 and "RuntimeError: glitch in the queue" in logged[0].getMessage()
+
+
+class CursedBus(InMemoryEventBus):
+    """Fails every call about one run id, with an error that is not an outage."""
+
+    async def last_seq(self, run_id: str) -> int:
+        if run_id == "cursed":
+            raise RuntimeError("this run's events are cursed")
+        return await super().last_seq(run_id)
+
+
+async def test_a_run_whose_handling_raises_is_refused_and_the_next_is_served(parts: Parts) -> None:
+    register_runtime(Counter())
+    bus = CursedBus()
+    runner = AgentRunner(FAST, event_bus=bus, state_store=parts.store, queue=parts.queue)
+    await runner.submit("counter", "x", run_id="cursed")
+    good = await runner.submit("counter", "fine")
+    worker = Worker(runner, parts.queue, WorkerConfig(poll_seconds=0.05))
+    async with serving(worker) as task:
+        assert (await runner.wait(good, timeout=10)).status is RunStatus.SUCCEEDED
+        cursed = await runner.wait("cursed", timeout=10)  # recorded, though its events are not
+        assert not task.done()
+    assert cursed.status is RunStatus.FAILED and cursed.error is not None
+    assert cursed.error.type == "RuntimeError" and "cursed" in cursed.error.message
+    (letter,) = await parts.queue.list_dead_letters()
+    assert letter.run_id == "cursed" and letter.reason.startswith("RuntimeError: this run's events are cursed")
+    assert worker.refused == 1 and await parts.queue.size() == 0
+
+
+async def test_refused_runs_go_to_the_dead_letters_and_can_be_requeued(parts: Parts) -> None:
+    await parts.client.submit("later", "x", run_id="early")  # the agent is not deployed yet
+    async with serving(worker(parts)):
+        first = await parts.client.wait("early", timeout=5)
+        assert first.status is RunStatus.FAILED and first.error is not None
+        assert "No agent registered under 'later'" in first.error.message
+        (letter,) = await dead_letters(parts.client)
+        assert letter.run_id == "early" and letter.reason.startswith("InvalidInputError: No agent")
+
+        class Later(Counter):
+            key = "later"  # type: ignore[assignment]
+
+        register_runtime(Later())
+        assert await requeue_dead_letters(parts.client) == ["early"]
+        assert await dead_letters(parts.client) == []
+        second = await parts.client.wait("early", timeout=5)
+    assert second.status is RunStatus.SUCCEEDED and second.final_output == {"response": "x"}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from .._json import MAX_ARGUMENT_BYTES, loads_bounded
+from ..errors import InvalidInputError
 
 __all__ = ["TERMINAL_EVENT_TYPES", "Event", "EventBus", "EventType", "tool_arguments"]
 
@@ -166,8 +168,8 @@ def tool_arguments(raw: Any) -> Any:
         return raw
     if isinstance(raw, str):
         try:
-            parsed = json.loads(raw)
-        except ValueError:
+            parsed = loads_bounded(raw, what="Tool arguments", max_bytes=MAX_ARGUMENT_BYTES)
+        except InvalidInputError:  # not JSON, or over a limit: the event carries the text
             return raw
         if isinstance(parsed, dict):
             return parsed

@@ -21,7 +21,7 @@ from typing import Any
 
 from .._redis import DEFAULT_PREFIX, RedisConnection, safe_url
 from ..errors import UserError
-from ..state.base import check_key
+from ..state.base import check_key, loads
 from .base import TERMINAL_EVENT_TYPES, Event
 
 __all__ = ["RedisEventBus"]
@@ -184,4 +184,4 @@ class RedisEventBus:
 
 def _parse(entry: Any) -> Event:
     _id, fields = entry
-    return Event.from_dict(json.loads(fields["e"]))
+    return Event.from_dict(loads(fields["e"], "A stored event"))

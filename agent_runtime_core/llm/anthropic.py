@@ -24,7 +24,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from agent_runtime_core import _secrets
-from agent_runtime_core.errors import ConfigurationError, LLMError
+from agent_runtime_core._json import MAX_ARGUMENT_BYTES, loads_bounded
+from agent_runtime_core.errors import ConfigurationError, InvalidInputError, LLMError
 from agent_runtime_core.llm.base import (
     LLMResponse,
     LLMStreamChunk,
@@ -124,8 +125,8 @@ def _tool_input(arguments: Any) -> dict[str, Any]:
     if not arguments:
         return {}
     try:
-        parsed = json.loads(arguments)
-    except (TypeError, ValueError):
+        parsed = loads_bounded(arguments, what="Tool arguments", max_bytes=MAX_ARGUMENT_BYTES)
+    except InvalidInputError:  # not JSON, or over a limit: pass the text on as it is
         return {"arguments": str(arguments)}
     return parsed if isinstance(parsed, dict) else {"value": parsed}
 
@@ -487,10 +488,10 @@ def _parse_tool_json(raw: str, name: str) -> Any:
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
-    except ValueError:
+        return loads_bounded(raw, what="The arguments", max_bytes=MAX_ARGUMENT_BYTES)
+    except InvalidInputError as e:
         raise LLMError(
-            f"Anthropic streamed malformed JSON arguments for tool {name!r}: {raw[:200]!r}",
+            f"Anthropic streamed malformed JSON arguments for tool {name!r} ({e}): {raw[:200]!r}",
             provider="anthropic",
             retriable=True,
         ) from None

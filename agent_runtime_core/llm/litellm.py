@@ -108,13 +108,15 @@ class _ChatStream:
             arguments = entry["arguments"] or "{}"
             try:
                 json.loads(arguments)
-            except ValueError:
+            except json.JSONDecodeError:
                 raise LLMError(
                     f"LiteLLM's stream ended with incomplete arguments for tool {entry['name']!r} "
                     f"({arguments[:200]!r}): the response was cut off.",
                     provider="litellm",
                     retriable=True,
                 ) from None
+            except (ValueError, RecursionError):
+                pass  # whole, but over a limit (digits, nesting): ToolRegistry.execute says which
             calls.append(
                 {
                     "id": entry["id"],

@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
-from agent_runtime_core.errors import BackendError, UserError
+from agent_runtime_core._keys import MAX_FILE_NAME_BYTES
+from agent_runtime_core._keys import check_key as _check_key
+from agent_runtime_core.errors import BackendError, CorruptDataError, UserError
 
 from .models import (
     AuditEntry,
@@ -97,7 +99,7 @@ LOOKUP_ORDER: tuple[Scope, ...] = (Scope.SESSION, Scope.PROJECT, Scope.GLOBAL)
 """Where `get(key)` without a scope looks, first match wins: the narrowest scope first."""
 
 
-class CorruptStoreError(BackendError):
+class CorruptStoreError(CorruptDataError):
     """A stored file or row cannot be read. Nothing overwrites it: move it aside or restore it."""
 
     def __init__(self, message: str, *, path: str | os.PathLike[str]) -> None:
@@ -128,25 +130,16 @@ def coerce_scope(scope: Scope | str | None, default: Scope) -> Scope:
     raise UserError(f"Unknown scope {scope!r}; `scope` must be one of {allowed}.")
 
 
-def check_key(key: Any, what: str = "key") -> str:
+def check_key(key: Any, what: str = "key", *, max_bytes: int | None = None) -> str:
     """Validate a memory or preference key.
 
-    A key is a non-empty string of at most 512 characters, without control characters (such as
-    NUL), without `/` or `\\`, and not `.` or `..`. So a key can never name a path, whatever a
-    backend does with it.
+    A key is a non-empty string of at most 512 characters, valid Unicode text (no lone
+    surrogate), without control characters (such as NUL), without `/` or `\\`, and not `.` or
+    `..`. So a key can never name a path, whatever a backend does with it. `max_bytes` also
+    limits its UTF-8 size (255 for keys that become file names). The same check as the state
+    stores' (`agent_runtime_core._keys.check_key`), plus the path rules.
     """
-    if not isinstance(key, str) or not key:
-        raise UserError(f"`{what}` must be a non-empty string; got {key!r}.")
-    if len(key) > MAX_KEY_LENGTH:
-        raise UserError(f"`{what}` is longer than {MAX_KEY_LENGTH} characters.")
-    if any(ord(c) < 32 or ord(c) == 127 for c in key):
-        raise UserError(f"`{what}` must not contain control characters such as NUL; got {key!r}.")
-    if "/" in key or "\\" in key or key in (".", ".."):
-        raise UserError(
-            f"`{what}` must not contain '/' or '\\\\' nor be '.' or '..'; got {key!r}. "
-            "Use '.' or ':' to namespace keys (e.g. 'user.name')."
-        )
-    return key
+    return _check_key(key, what, max_length=MAX_KEY_LENGTH, max_bytes=max_bytes, path_safe=True)
 
 
 def coerce_id(value: Any, what: str = "id") -> UUID:
@@ -296,7 +289,10 @@ class ScopeDirs:
             glob = Path(os.environ[GLOBAL_DIR_ENV])
         else:
             glob = Path.home() / ".agent_runtime"
-        sid = check_key(session_id, "session_id") if session_id is not None else uuid4().hex
+        if session_id is not None:  # it names a directory: it must fit a file name
+            sid = check_key(session_id, "session_id", max_bytes=MAX_FILE_NAME_BYTES)
+        else:
+            sid = uuid4().hex
         return cls(project_dir=project.absolute(), global_dir=glob.absolute(), session_id=sid)
 
     def root(self, scope: Scope) -> Path:

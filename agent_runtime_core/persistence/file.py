@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
-from agent_runtime_core.errors import UserError
+from agent_runtime_core._json import MAX_DEPTH, MAX_STORED_BYTES, check_text_bounds, loads_bounded
+from agent_runtime_core.errors import InvalidInputError, UserError
 
 from .base import (
     AuditStore,
@@ -153,9 +154,9 @@ def _read(path: Path, kind: str) -> Any | None:
     except FileNotFoundError:
         return None
     try:
-        envelope = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise _corrupt(path, f"not valid JSON: {e}") from None
+        envelope = loads_bounded(raw, what="it", max_bytes=MAX_STORED_BYTES)
+    except InvalidInputError as e:  # not UTF-8, not JSON, over a size or nesting limit
+        raise _corrupt(path, str(e).removeprefix("it ").rstrip(".")) from None
     if not isinstance(envelope, dict) or envelope.get("format") != FORMAT_NAME:
         raise _corrupt(
             path, f"not an agent-runtime-core persistence file (no {FORMAT_NAME!r} format)"
@@ -177,11 +178,13 @@ def _encode(kind: str, data: Any, what: str) -> bytes:
     envelope = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "kind": kind, "data": data}
     try:
         text = json.dumps(envelope, ensure_ascii=False, allow_nan=False, indent=1)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, RecursionError) as e:
         raise UserError(
             f"{what} must hold only JSON values (dicts, lists, strings, numbers, booleans, None) "
             f"in its free-form fields: {e}"
         ) from None
+    # What is written must be readable: the limits of `_read`, plus the envelope's own level.
+    check_text_bounds(text, what=what, max_depth=MAX_DEPTH, error=UserError)
     return text.encode("utf-8")
 
 

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Self, TypeAlias, get_args, get_origin, get_type_hints
 from uuid import UUID, uuid4
 
+from agent_runtime_core._json import MAX_STORED_BYTES, loads_bounded
 from agent_runtime_core.errors import UserError
 
 __all__ = [
@@ -197,8 +198,11 @@ class _Model:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Self:
-        """The record `to_json()` produced."""
-        return cls.from_dict(json.loads(text))
+        """The record `to_json()` produced (text over `MAX_STORED_BYTES`, nested deeper than
+        `MAX_DEPTH`, or not JSON raises `UserError`)."""
+        return cls.from_dict(
+            loads_bounded(text, what=f"The {cls.__name__} JSON", max_bytes=MAX_STORED_BYTES, error=UserError)
+        )
 
 
 # -- conversations ---------------------------------------------------------------------------

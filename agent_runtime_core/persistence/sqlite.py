@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from agent_runtime_core.errors import BackendError, UserError
+from agent_runtime_core._json import MAX_STORED_BYTES, check_text_bounds, loads_bounded
+from agent_runtime_core._keys import MAX_FILE_NAME_BYTES
+from agent_runtime_core.errors import BackendError, InvalidInputError, UserError
 
 from .base import (
     AuditStore,
@@ -148,12 +150,22 @@ def _us(dt: datetime) -> int:
 
 def _json(value: Any, what: str) -> str:
     try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as e:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError) as e:
         raise UserError(
             f"{what} must hold only JSON values (dicts, lists, strings, numbers, booleans, None) "
             f"in its free-form fields: {e}"
         ) from None
+    check_text_bounds(text, what=what, error=UserError)  # so that `_loads` reads it back
+    return text
+
+
+def _loads(data: str | bytes, what: str, path: Path) -> Any:
+    """A stored JSON column, read within the limits it was written under."""
+    try:
+        return loads_bounded(data, what=what, max_bytes=MAX_STORED_BYTES)
+    except InvalidInputError as e:
+        raise CorruptStoreError(f"{e} (in {path}; it was left untouched)", path=path) from None
 
 
 def _fold_contains(text: str | None, needle: str) -> int:
@@ -223,7 +235,7 @@ class _SQLiteStore(_ScopeDirsStore):
                 f"`synchronous` must be OFF, NORMAL, FULL or EXTRA; got {synchronous!r}."
             )
         super().__init__(project_dir, global_dir=global_dir, session_id=session_id, dirs=dirs)
-        self.filename = check_key(filename, "filename")
+        self.filename = check_key(filename, "filename", max_bytes=MAX_FILE_NAME_BYTES)
         self._busy_timeout = busy_timeout_seconds
         self._synchronous = synchronous.upper()
         self._executor = ThreadPoolExecutor(
@@ -324,8 +336,8 @@ class _SQLiteStore(_ScopeDirsStore):
 
     def _decode(self, scope: Scope, table: str, model: type[M], data: str) -> M:
         try:
-            return model.from_dict(json.loads(data))
-        except (json.JSONDecodeError, UserError, TypeError) as e:
+            return model.from_dict(loads_bounded(data, what="it", max_bytes=MAX_STORED_BYTES))
+        except (InvalidInputError, UserError, TypeError) as e:
             path = self.db_path(scope)
             raise CorruptStoreError(
                 f"A row of table {table!r} in {path} cannot be read as a {model.__name__} ({e}); "
@@ -407,7 +419,7 @@ class _SQLiteKeyValue(_SQLiteStore):
                 ).fetchone(),
             )
             if row is not None:
-                return json.loads(row[0])
+                return _loads(row[0], f"The value of {key!r}", self.db_path(s))
         return None
 
     async def _kv_set(self, key: str, value: Any, scope: Scope) -> None:
@@ -441,7 +453,7 @@ class _SQLiteKeyValue(_SQLiteStore):
                     "SELECT key, value FROM kv WHERE store = ?", (self._store,)
                 ).fetchall(),
             )
-            out.update({k: json.loads(v) for k, v in rows})
+            out.update({k: _loads(v, f"The value of {k!r}", self.db_path(s)) for k, v in rows})
         return out
 
     async def _kv_clear(self, scope: Scope) -> None:
@@ -704,7 +716,7 @@ class SQLiteTaskStore(_SQLiteStore, TaskStore):
             return None
         task_list = self._decode(s, "task_lists", TaskList, row[0])
         try:
-            order = task_list_order(json.loads(row[0]))
+            order = task_list_order(_loads(row[0], f"Task list {lid}", self.db_path(s)))
         except (ValueError, TypeError, AttributeError) as e:
             raise CorruptStoreError(
                 f"Task list {lid} in {self.db_path(s)} has bad task ids ({e}).",

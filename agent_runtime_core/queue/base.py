@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from .._json import MAX_DEPTH, loads_bounded, redacted_prefix
 from ..errors import InvalidInputError
 from ..state.base import check_key
 
-__all__ = ["Lease", "QueuedRun", "RunQueue"]
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "DeadLetter",
+    "DeadLetterQueue",
+    "Lease",
+    "QueuedRun",
+    "RunQueue",
+    "read_payload",
+]
+
+MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
+"""Largest queued payload a queue parses (16 MB): a larger one is handed out as invalid, unparsed.
+Workers also refuse payloads over their own `max_input_bytes` (1 MB by default)."""
 
 
 @dataclass
@@ -67,6 +81,66 @@ class QueuedRun:
         return cls(run_id, agent_key, input_data, metadata, priority, deliveries, float(enqueued_at))
 
 
+def read_payload(
+    run_id: str, payload: bytes | str, *, max_bytes: int = MAX_PAYLOAD_BYTES
+) -> tuple[QueuedRun, str | None]:
+    """Read one queued payload (the JSON of a `QueuedRun`, as bytes): `(run, None)`, or for a
+    payload that cannot be read `(placeholder run, reason)`. Never raises: whatever one payload
+    holds (bytes that are not UTF-8, JSON nested 50,000 deep, an integer of 5,000 digits, another
+    run's id), it concerns that run alone."""
+    try:
+        data = loads_bounded(payload, what="it", max_bytes=max_bytes, max_depth=MAX_DEPTH)
+        run = QueuedRun.from_dict(data)
+        if run.run_id != run_id:
+            raise InvalidInputError(f"it names run {_show(run.run_id)}, but it was queued as {_show(run_id)}")
+        return run, None
+    except InvalidInputError as e:
+        reason = f"The queued payload of run {_show(run_id)} is malformed: {e}"
+    except Exception as e:  # a bug in the checks above must not escape either
+        reason = f"The queued payload of run {_show(run_id)} could not be read ({type(e).__name__})."
+    return QueuedRun(run_id=run_id, agent_key=""), reason
+
+
+def _show(run_id: str) -> str:
+    """A short ASCII repr of a run id that may be hostile (long, control characters, not UTF-8)."""
+    text = ascii(run_id)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+@dataclass
+class DeadLetter:
+    """A run a worker refused to execute (unreadable payload, unknown agent, over a limit, poison),
+    kept with the reason until it is requeued or deleted."""
+
+    run_id: str
+    reason: str
+    """Why it was refused, as recorded on the run's FAILED result."""
+    dead_at: float
+    """When it was moved to the dead letters, seconds since the epoch."""
+    deliveries: int
+    """How many times it had been delivered."""
+    payload_bytes: int
+    """Size of its stored payload."""
+    payload_preview: str
+    """The start of its payload, short, printable and with secrets masked (never the payload)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (what `agent-runtime dead-letters list --json` prints)."""
+        return {
+            "run_id": self.run_id,
+            "reason": self.reason,
+            "dead_at": self.dead_at,
+            "deliveries": self.deliveries,
+            "payload_bytes": self.payload_bytes,
+            "payload_preview": self.payload_preview,
+        }
+
+
+def preview(payload: bytes | str) -> str:
+    """The `payload_preview` of a dead letter."""
+    return redacted_prefix(payload, 60)
+
+
 @dataclass
 class Lease:
     """A worker's hold on a run. Until it expires no other worker gets the run; renew it with
@@ -78,6 +152,13 @@ class Lease:
     """Proves which delivery this lease belongs to; a stale lease cannot ack a redelivered run."""
     expires_at: float
     """When the run goes back to the queue unless extended (monotonic clock of the queue)."""
+    invalid: str | None = None
+    """Why the stored payload could not be read as a `QueuedRun` (None when it could): the worker
+    records such a run FAILED with `InvalidInputError` and moves it to the dead letters instead
+    of executing it. `run` then holds only the run id."""
+    payload_bytes: int = 0
+    """Size of the stored payload in bytes when the queue holds payloads as bytes (0 otherwise);
+    the worker refuses runs over its `max_input_bytes`."""
 
 
 @runtime_checkable
@@ -112,4 +193,35 @@ class RunQueue(Protocol):
 
     async def size(self) -> int:
         """How many runs are waiting or leased."""
+        ...
+
+
+@runtime_checkable
+class DeadLetterQueue(Protocol):
+    """A queue that keeps the runs workers refused, for an operator to inspect and requeue.
+
+    Both built-in queues implement it; a worker on a queue without it acks refused runs instead
+    (their FAILED result is still recorded).
+    """
+
+    async def dead_letter(self, lease: Lease, reason: str) -> bool:
+        """Move a leased run to the dead letters with `reason`; False if the lease was stale."""
+        ...
+
+    async def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The dead letters, most recent first, at most `limit`."""
+        ...
+
+    async def count_dead_letters(self) -> int:
+        """How many runs are in the dead letters."""
+        ...
+
+    async def requeue_dead_letters(self, run_ids: Sequence[str] | None = None) -> list[str]:
+        """Put dead letters back in the queue (all when `run_ids` is None), their deliveries
+        counted from zero; returns the run ids requeued. Use `worker.requeue_dead_letters`, which
+        also forgets their FAILED results, so that workers execute them again."""
+        ...
+
+    async def delete_dead_letters(self, run_ids: Sequence[str] | None = None) -> int:
+        """Forget dead letters (all when `run_ids` is None); returns how many."""
         ...

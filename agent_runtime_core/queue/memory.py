@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .base import Lease, QueuedRun
+from ..errors import UserError
+from ..state.base import check_key
+from .base import MAX_PAYLOAD_BYTES, DeadLetter, Lease, QueuedRun, preview, read_payload
 
 __all__ = ["InMemoryQueue"]
 
@@ -22,17 +26,42 @@ class _Held:
     expires_at: float
 
 
+@dataclass
+class _Dead:
+    run: QueuedRun
+    raw: bytes | None
+    reason: str
+    dead_at: float
+
+
 class InMemoryQueue:
     """Runs waiting in this process's memory, for development, tests and single-process workers.
 
     Leases work as on Redis: a run whose lease expires (its worker stalled or its task died) is
     delivered again. Ready runs are taken by priority (higher first), then in submission order.
+    Payloads given as bytes (`enqueue_raw`) are read when delivered, as on Redis, and runs that
+    workers refuse go to the dead letters (`list_dead_letters`, `requeue_dead_letters`).
+
+    Args:
+        lease_seconds: How long a worker holds a run without renewing its lease.
+        max_payload_bytes: Largest raw payload parsed (larger ones are delivered as invalid).
+        max_dead_letters: Most dead letters kept; the oldest go first.
     """
 
-    def __init__(self, *, lease_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        lease_seconds: float = 30.0,
+        max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+        max_dead_letters: int = 10_000,
+    ) -> None:
         if lease_seconds <= 0:
             raise ValueError(f"`lease_seconds` must be > 0; got {lease_seconds}.")
         self.lease_seconds = lease_seconds
+        self.max_payload_bytes = max_payload_bytes
+        self.max_dead_letters = max_dead_letters
+        self._raw: dict[str, bytes] = {}  # payloads of runs enqueued as bytes, read at delivery
+        self._dead: dict[str, _Dead] = {}
         # Runs wait in `_delayed` (by ready time) until due, then in `_ready` (by priority, then
         # order). Heap entries of runs no longer waiting are skipped when popped.
         self._delayed: list[tuple[float, int, str]] = []
@@ -63,10 +92,27 @@ class InMemoryQueue:
             held = self._held.pop(run_id)
             self._push(held.run, 0.0)
 
+    def _known(self, run_id: str) -> bool:
+        return run_id in self._waiting or run_id in self._held or run_id in self._dead
+
     async def enqueue(self, run: QueuedRun, *, delay_seconds: float = 0.0) -> bool:
-        if run.run_id in self._waiting or run.run_id in self._held:
+        if self._known(run.run_id):
             return False
         self._push(run, delay_seconds)
+        return True
+
+    async def enqueue_raw(
+        self, run_id: str, payload: bytes | str, *, priority: int = 0, delay_seconds: float = 0.0
+    ) -> bool:
+        """Enqueue a payload as it is (the JSON of a `QueuedRun` dict), read only when delivered:
+        the same as `RedisQueue.enqueue_raw`. Returns False if the run id is already known."""
+        check_key(run_id, "run_id")
+        if not isinstance(priority, int) or isinstance(priority, bool):
+            raise UserError(f"`priority` must be an integer; got {priority!r}.")
+        if self._known(run_id):
+            return False
+        self._raw[run_id] = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else bytes(payload)
+        self._push(QueuedRun(run_id=run_id, agent_key="", priority=priority), delay_seconds)
         return True
 
     def _current(self, run_id: str, order: int) -> QueuedRun | None:
@@ -89,7 +135,12 @@ class InMemoryQueue:
             run.deliveries += 1
             held = _Held(run, uuid.uuid4().hex, worker_id, now + self.lease_seconds)
             self._held[run_id] = held
-            return Lease(run, worker_id, held.token, held.expires_at)
+            raw = self._raw.get(run_id)
+            if raw is None:
+                return Lease(run, worker_id, held.token, held.expires_at)
+            parsed, invalid = read_payload(run_id, raw, max_bytes=self.max_payload_bytes)
+            parsed.deliveries = run.deliveries
+            return Lease(parsed, worker_id, held.token, held.expires_at, invalid=invalid, payload_bytes=len(raw))
         return None
 
     def _next_wakeup(self, now: float) -> float | None:
@@ -125,6 +176,7 @@ class InMemoryQueue:
         if not self._valid(lease):
             return False
         del self._held[lease.run.run_id]
+        self._raw.pop(lease.run.run_id, None)
         return True
 
     async def nack(self, lease: Lease, *, delay_seconds: float = 0.0) -> bool:
@@ -143,3 +195,53 @@ class InMemoryQueue:
 
     async def size(self) -> int:
         return len(self._waiting) + len(self._held)
+
+    # -- dead letters -------------------------------------------------------------------------
+
+    async def dead_letter(self, lease: Lease, reason: str) -> bool:
+        """Move a leased run to the dead letters (see `DeadLetterQueue`)."""
+        if not self._valid(lease):
+            return False
+        run_id = lease.run.run_id
+        held = self._held.pop(run_id)
+        self._dead[run_id] = _Dead(held.run, self._raw.pop(run_id, None), str(reason), time.time())
+        while len(self._dead) > self.max_dead_letters:
+            del self._dead[next(iter(self._dead))]
+        return True
+
+    async def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        out: list[DeadLetter] = []
+        for run_id, dead in reversed(self._dead.items()):
+            if len(out) >= limit:
+                break
+            if dead.raw is not None:
+                payload = dead.raw
+            else:
+                try:
+                    text = json.dumps(dead.run.to_dict(), ensure_ascii=False, default=str)
+                except (ValueError, RecursionError):
+                    text = f"(not JSON: a run of agent {dead.run.agent_key!r})"
+                payload = text.encode("utf-8", "surrogateescape")
+            out.append(
+                DeadLetter(run_id, dead.reason, dead.dead_at, dead.run.deliveries, len(payload), preview(payload))
+            )
+        return out
+
+    async def count_dead_letters(self) -> int:
+        return len(self._dead)
+
+    async def requeue_dead_letters(self, run_ids: Sequence[str] | None = None) -> list[str]:
+        ids = list(self._dead) if run_ids is None else [r for r in run_ids if r in self._dead]
+        for run_id in ids:
+            dead = self._dead.pop(run_id)
+            dead.run.deliveries = 0
+            if dead.raw is not None:
+                self._raw[run_id] = dead.raw
+            self._push(dead.run, 0.0)
+        return ids
+
+    async def delete_dead_letters(self, run_ids: Sequence[str] | None = None) -> int:
+        ids = list(self._dead) if run_ids is None else [r for r in run_ids if r in self._dead]
+        for run_id in ids:
+            del self._dead[run_id]
+        return len(ids)

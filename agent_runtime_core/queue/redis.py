@@ -19,13 +19,24 @@ in one Redis Cluster slot):
 - `agent-runtime:{q:default}:delayed`: sorted set of run ids by ready time (Redis clock, ms).
 - `agent-runtime:{q:default}:leased`: sorted set of run ids by lease expiry (Redis clock, ms).
 - `agent-runtime:{q:default}:job:<run_id>`: hash with the payload (`p`, JSON of `QueuedRun`),
-  priority (`pr`), ready-set member (`m`), deliveries (`d`), and while leased the lease token
-  (`t`) and worker id (`w`). Its existence is what makes `enqueue` idempotent.
+  priority (`pr`), ready-set member (`m`), deliveries (`d`), while leased the lease token
+  (`t`) and worker id (`w`), and once dead-lettered the reason (`r`) and time (`dt`, ms). Its
+  existence is what makes `enqueue` idempotent.
+- `agent-runtime:{q:default}:dead`: sorted set of dead-lettered run ids, in the order they came:
+  runs that workers refused (unreadable payload, unknown agent, over a limit, poison). They stay
+  until requeued or deleted (`agent-runtime dead-letters ...`); the oldest go beyond
+  `max_dead_letters`.
+- `agent-runtime:{q:default}:missing`: how many ready-set entries were found without their job
+  hash (dropped, and logged by the worker that met them).
 - `agent-runtime:{q:default}:seq`: the submission counter.
 - `agent-runtime:{q:default}:signal`: a list that `enqueue` pushes to and idle workers `BLPOP`,
   so they wake at once instead of polling.
 - `agent-runtime:{q:default}:cancel:<run_id>` and channel `agent-runtime:{q:default}:cancel`:
   cancellation requests (see `request_cancel`).
+
+Whatever another producer (or a damaged AOF) left in a job, it concerns that run alone: replies that
+carry payloads are read as bytes and each payload is decoded and parsed on its own, within limits
+(`read_payload`), and the scripts tolerate job hashes with missing or non-numeric fields.
 
 Times come from the Redis server clock (`TIME` inside the scripts), so machines whose clocks
 disagree still agree on leases. A dequeue is one script call for up to `count` runs, and ack and
@@ -46,10 +57,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from .._json import check_text_bounds, loads_bounded
 from .._redis import DEFAULT_PREFIX, RedisConnection, safe_url
 from ..errors import InvalidInputError, UserError
 from ..state.base import check_key
-from .base import Lease, QueuedRun
+from .base import MAX_PAYLOAD_BYTES, DeadLetter, Lease, QueuedRun, preview, read_payload
 
 __all__ = ["RedisLease", "RedisQueue"]
 
@@ -74,42 +86,51 @@ end
 return 1
 """
 
-# KEYS: ready, delayed, leased. ARGV: job prefix, worker id, lease ms, count, token base,
+# KEYS: ready, delayed, leased, missing. ARGV: job prefix, worker id, lease ms, count, token base,
 # cancel prefix, most runs to move per state change, result key prefix ('' for none).
-# Returns {expires_ms, wake_in_ms, id1, payload1, deliveries1, token1, cancel1, done1, id2, ...}.
+# Returns {expires_ms, wake_in_ms, {missing ids}, id1, payload1, deliveries1, token1, cancel1,
+# done1, id2, ...}. Job hashes are read with redis.pcall and numbers with `tonumber(x) or 0`: a
+# job someone else damaged (a string key, a priority that is not a number) fails alone.
 _DEQUEUE = """
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local jp = ARGV[1]
 local limit = tonumber(ARGV[7])
+local function fields(key)
+  local job = redis.pcall('HMGET', key, 'pr', 'm')
+  if job['err'] then return nil end
+  return job
+end
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)
 for _, id in ipairs(due) do
   redis.call('ZREM', KEYS[2], id)
-  local job = redis.call('HMGET', jp .. id, 'pr', 'm')
-  if job[2] then redis.call('ZADD', KEYS[1], -tonumber(job[1]), job[2]) end
+  local job = fields(jp .. id)
+  if job and job[2] then redis.call('ZADD', KEYS[1], -(tonumber(job[1]) or 0), job[2]) end
 end
 local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, limit)
 for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[3], id)
-  local job = redis.call('HMGET', jp .. id, 'pr', 'm')
-  if job[2] then
+  local job = fields(jp .. id)
+  if job and job[2] then
     redis.call('HDEL', jp .. id, 't', 'w')
-    redis.call('ZADD', KEYS[1], -tonumber(job[1]), job[2])
+    redis.call('ZADD', KEYS[1], -(tonumber(job[1]) or 0), job[2])
   end
 end
 local expires = now + tonumber(ARGV[3])
-local out = {expires, -1}
+local missing = {}
+local out = {expires, -1, missing}
 local popped = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[4]))
 for i = 1, #popped, 2 do
   local id = string.sub(popped[i], 16)
   local key = jp .. id
-  local payload = redis.call('HGET', key, 'p')
-  if payload then
+  local payload = redis.pcall('HGET', key, 'p')
+  if type(payload) == 'string' then
     local token = ARGV[5] .. ':' .. ((i + 1) / 2)
-    local d = redis.call('HINCRBY', key, 'd', 1)
-    redis.call('HSET', key, 't', token, 'w', ARGV[2])
+    local d = (tonumber(redis.call('HGET', key, 'd')) or 0) + 1
+    redis.call('HSET', key, 'd', d, 't', token, 'w', ARGV[2])
     redis.call('ZADD', KEYS[3], expires, id)
-    local cancel = redis.call('GET', ARGV[6] .. id) or ''
+    local cancel = redis.pcall('GET', ARGV[6] .. id)
+    if type(cancel) ~= 'string' then cancel = '' end
     local done = 0
     if ARGV[8] ~= '' then done = redis.call('EXISTS', ARGV[8] .. id) end
     out[#out + 1] = id
@@ -118,9 +139,12 @@ for i = 1, #popped, 2 do
     out[#out + 1] = token
     out[#out + 1] = cancel
     out[#out + 1] = done
+  else
+    missing[#missing + 1] = id
+    redis.call('INCR', KEYS[4])
   end
 end
-if #out == 2 then
+if #out == 3 and #missing == 0 then
   local wake = -1
   for _, k in ipairs({KEYS[2], KEYS[3]}) do
     local first = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
@@ -167,14 +191,14 @@ _NACK = """
 if redis.call('HGET', KEYS[5], 't') ~= ARGV[1] then return 0 end
 redis.call('ZREM', KEYS[3], ARGV[2])
 redis.call('HDEL', KEYS[5], 't', 'w')
-if ARGV[4] == '1' then redis.call('HINCRBY', KEYS[5], 'd', -1) end
+if ARGV[4] == '1' then redis.call('HSET', KEYS[5], 'd', (tonumber(redis.call('HGET', KEYS[5], 'd')) or 1) - 1) end
 local delay = tonumber(ARGV[3])
 if delay > 0 then
   local t = redis.call('TIME')
   redis.call('ZADD', KEYS[2], t[1] * 1000 + math.floor(t[2] / 1000) + delay, ARGV[2])
 else
   local job = redis.call('HMGET', KEYS[5], 'pr', 'm')
-  redis.call('ZADD', KEYS[1], -tonumber(job[1]), job[2])
+  redis.call('ZADD', KEYS[1], -(tonumber(job[1]) or 0), job[2])
   redis.call('RPUSH', KEYS[4], '1')
   redis.call('LTRIM', KEYS[4], -tonumber(ARGV[5]), -1)
 end
@@ -199,16 +223,88 @@ end
 return out
 """
 
+# KEYS: leased, dead, job, seq. ARGV: token, run_id, reason, most dead letters kept, job prefix.
+# The dead set is ordered by the submission counter (exact, never tied); the time is in `dt`.
+_DEAD_LETTER = """
+if redis.call('HGET', KEYS[3], 't') ~= ARGV[1] then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[2])
+redis.call('HDEL', KEYS[3], 't', 'w')
+local t = redis.call('TIME')
+redis.call('HSET', KEYS[3], 'r', ARGV[3], 'dt', t[1] * 1000 + math.floor(t[2] / 1000))
+redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[4]), ARGV[2])
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+if over > 0 then
+  local old = redis.call('ZPOPMIN', KEYS[2], over)
+  for i = 1, #old, 2 do redis.call('DEL', ARGV[5] .. old[i]) end
+end
+return 1
+"""
+
+# KEYS: dead. ARGV: job prefix, first, last, preview bytes.
+# Returns {id, dead_ms, reason, deliveries, payload bytes, payload start, ...}, newest first.
+_LIST_DEAD = """
+local ids = redis.call('ZREVRANGE', KEYS[1], ARGV[2], ARGV[3])
+local out = {}
+for i = 1, #ids do
+  local job = redis.pcall('HMGET', ARGV[1] .. ids[i], 'r', 'd', 'p', 'dt')
+  if job['err'] then job = {'(job is not a hash)', 0, '', 0} end
+  local payload = job[3] or ''
+  out[#out + 1] = ids[i]
+  out[#out + 1] = tonumber(job[4]) or 0
+  out[#out + 1] = job[1] or ''
+  out[#out + 1] = tonumber(job[2]) or 0
+  out[#out + 1] = string.len(payload)
+  out[#out + 1] = string.sub(payload, 1, tonumber(ARGV[4]))
+end
+return out
+"""
+
+# KEYS: ready, dead, signal. ARGV: job prefix, signal cap, run ids... Returns the ids requeued.
+_REQUEUE_DEAD = """
+local out = {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  if redis.call('ZREM', KEYS[2], id) == 1 then
+    local key = ARGV[1] .. id
+    local job = redis.pcall('HMGET', key, 'pr', 'm')
+    if not job['err'] and job[2] then
+      redis.call('HDEL', key, 'r', 'dt', 't', 'w')
+      redis.call('HSET', key, 'd', 0)
+      redis.call('ZADD', KEYS[1], -(tonumber(job[1]) or 0), job[2])
+      out[#out + 1] = id
+    end
+  end
+end
+if #out > 0 then
+  redis.call('RPUSH', KEYS[3], '1')
+  redis.call('LTRIM', KEYS[3], -tonumber(ARGV[2]), -1)
+end
+return out
+"""
+
+# KEYS: dead. ARGV: job prefix, run ids... Returns how many were deleted.
+_DELETE_DEAD = """
+local n = 0
+for i = 2, #ARGV do
+  if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
+    redis.call('DEL', ARGV[1] .. ARGV[i])
+    n = n + 1
+  end
+end
+return n
+"""
+
+
+def _b(text: str) -> bytes:
+    """A run id or key as the bytes Redis holds. Run ids read from Redis that were not UTF-8 are
+    kept as str with `surrogateescape`, so they round-trip to the very same bytes."""
+    return text.encode("utf-8", "surrogateescape")
+
 
 @dataclass
 class RedisLease(Lease):
     """A `Lease` on a run from a `RedisQueue`, with what the queue learnt while handing it out."""
 
-    invalid: str | None = None
-    """Why the stored payload could not be read as a `QueuedRun` (None when it could). The worker
-    records such a run as failed with `InvalidInputError` instead of executing it."""
-    payload_bytes: int = 0
-    """Size of the stored payload in bytes (the worker refuses runs over its input limit)."""
     cancel_reason: str | None = None
     """Set when cancellation was requested before the run was delivered."""
     finished: bool = False
@@ -234,6 +330,9 @@ class RedisQueue:
         retry_timeout_seconds: How long a call keeps retrying while Redis is unreachable before
             raising `BackendError` (None: forever).
         max_connections: Most Redis connections this object opens; calls beyond wait for one.
+        max_payload_bytes: Largest payload parsed when a run is delivered; a larger one is handed
+            out as invalid without being parsed (workers then record it FAILED).
+        max_dead_letters: Most dead letters kept; beyond it the oldest are deleted.
     """
 
     _SIGNAL_CAP = 1000
@@ -251,6 +350,8 @@ class RedisQueue:
         client: Any = None,
         retry_timeout_seconds: float | None = 60.0,
         max_connections: int = 100,
+        max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+        max_dead_letters: int = 10_000,
     ) -> None:
         if lease_seconds <= 0:
             raise UserError(f"`lease_seconds` must be > 0; got {lease_seconds}.")
@@ -269,9 +370,14 @@ class RedisQueue:
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self.cancel_ttl_seconds = cancel_ttl_seconds
+        self.max_payload_bytes = max_payload_bytes
+        self.max_dead_letters = max_dead_letters
+        self.missing_jobs = 0
+        """Ready-set entries this object found without their job (dropped and logged)."""
         base = f"{prefix}:{{q:{name}}}"
         self._ready, self._delayed, self._leased = f"{base}:ready", f"{base}:delayed", f"{base}:leased"
         self._seq, self._signal = f"{base}:seq", f"{base}:signal"
+        self._dead, self._missing = f"{base}:dead", f"{base}:missing"
         self._job_prefix = f"{base}:job:"
         self._cancel_prefix = f"{base}:cancel:"
         self._cancel_channel = f"{base}:cancel"
@@ -281,6 +387,10 @@ class RedisQueue:
         self._complete = self._conn.register_script(_COMPLETE)
         self._nack = self._conn.register_script(_NACK)
         self._extend = self._conn.register_script(_EXTEND)
+        self._dead_letter = self._conn.register_script(_DEAD_LETTER)
+        self._list_dead = self._conn.register_script(_LIST_DEAD)
+        self._requeue_dead = self._conn.register_script(_REQUEUE_DEAD)
+        self._delete_dead = self._conn.register_script(_DELETE_DEAD)
 
     def __repr__(self) -> str:
         return (
@@ -303,21 +413,29 @@ class RedisQueue:
         check_key(run.run_id, "run_id")
         data = run.to_dict()
         del data["deliveries"]
-        payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_refuse)
+        try:
+            payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_refuse)
+        except (ValueError, RecursionError) as e:  # NaN, a cycle, nesting beyond the interpreter's
+            if isinstance(e, UserError):
+                raise
+            raise UserError(f"A queued run's input must be finite, acyclic JSON: {e}") from None
+        check_text_bounds(payload, what="A queued run's payload", max_bytes=self.max_payload_bytes, error=UserError)
         return await self.enqueue_raw(run.run_id, payload, priority=run.priority, delay_seconds=delay_seconds)
 
     async def enqueue_raw(
-        self, run_id: str, payload: str, *, priority: int = 0, delay_seconds: float = 0.0
+        self, run_id: str, payload: str | bytes, *, priority: int = 0, delay_seconds: float = 0.0
     ) -> bool:
         """Enqueue a payload as it is: the JSON of a `QueuedRun` dict, e.g. written by a producer
         in another language. It is not checked here; a worker that cannot read it records the
-        run as failed with `InvalidInputError`. Returns False if the run id is already queued."""
+        run as failed with `InvalidInputError` and moves it to the dead letters. Returns False if
+        the run id is already known (queued, running or dead-lettered)."""
         check_key(run_id, "run_id")
         if not isinstance(priority, int) or isinstance(priority, bool):
             raise UserError(f"`priority` must be an integer; got {priority!r}.")
         delay_ms = max(0, int(delay_seconds * 1000))
         keys = [self._ready, self._delayed, self._seq, self._signal, self._job_prefix + run_id]
-        args = [run_id, payload, priority, delay_ms, self._SIGNAL_CAP]
+        data = _b(payload) if isinstance(payload, str) else bytes(payload)
+        args = [run_id, data, priority, delay_ms, self._SIGNAL_CAP]
         return bool(await self._conn.call(lambda: self._conn.run_script(self._enqueue, keys, args), "enqueue a run"))
 
     # -- consuming --------------------------------------------------------------------------
@@ -353,7 +471,7 @@ class RedisQueue:
                 await self._conn.call(partial(self._conn.client.blpop, [self._signal], timeout=wait), "wait for runs")
 
     async def _take(self, worker_id: str, count: int, result_key_prefix: str = "") -> tuple[list[Lease], int]:
-        keys = [self._ready, self._delayed, self._leased]
+        keys = [self._ready, self._delayed, self._leased, self._missing]
         args = [
             self._job_prefix,
             worker_id,
@@ -364,28 +482,39 @@ class RedisQueue:
             self._MOVE_LIMIT,
             result_key_prefix,
         ]
-        out = await self._conn.call(lambda: self._conn.run_script(self._dequeue, keys, args), "dequeue runs")
+        # Read as bytes: a payload that is not UTF-8 must fail its own run, not this whole reply.
+        out = await self._conn.call(
+            lambda: self._conn.run_script(self._dequeue, keys, args, raw=True), "dequeue runs"
+        )
         expires_at = int(out[0]) / 1000
+        for raw_id in out[2]:
+            self.missing_jobs += 1
+            logger.warning(
+                "Queue %r: the ready entry of run %s had no job data (deleted or expired by someone "
+                "else); dropped it.", self.name, ascii(_str(raw_id))[:80],
+            )
         leases: list[Lease] = []
-        for i in range(2, len(out), 6):
-            run_id, payload, deliveries, token, cancel, done = out[i : i + 6]
-            lease = self._lease(run_id, payload, int(deliveries), token, cancel, worker_id, expires_at)
+        for i in range(3, len(out), 6):
+            raw_id, payload, deliveries, token, cancel, done = out[i : i + 6]
+            lease = self._lease(
+                _str(raw_id), payload, int(deliveries), _str(token), _str(cancel), worker_id, expires_at
+            )
             lease.finished = bool(int(done))
             leases.append(lease)
         return leases, int(out[1])
 
-    @staticmethod
     def _lease(
-        run_id: str, payload: str, deliveries: int, token: str, cancel: str, worker_id: str, expires_at: float
+        self, run_id: str, payload: bytes, deliveries: int, token: str, cancel: str, worker_id: str, expires_at: float
     ) -> RedisLease:
         invalid = None
         try:
-            run = QueuedRun.from_dict(json.loads(payload))
-            if run.run_id != run_id:
-                raise InvalidInputError(f"payload names run {run.run_id!r}, but it was queued as {run_id!r}")
-        except (ValueError, InvalidInputError) as e:  # JSONDecodeError is a ValueError
-            invalid = f"The queued payload of run {run_id!r} is malformed: {e}"
-            run = QueuedRun(run_id=run_id, agent_key="", input_data={}, metadata={})
+            raw_id = _b(run_id)
+            raw_id.decode("utf-8")
+        except UnicodeDecodeError as e:
+            invalid = f"The run id {ascii(run_id)[:80]} is not UTF-8 text (byte at offset {e.start})."
+            run = QueuedRun(run_id=run_id, agent_key="")
+        else:
+            run, invalid = read_payload(run_id, payload, max_bytes=self.max_payload_bytes)
         run.run_id = run_id
         run.deliveries = deliveries
         return RedisLease(
@@ -394,13 +523,13 @@ class RedisQueue:
             token,
             expires_at,
             invalid=invalid,
-            payload_bytes=len(payload.encode()),
+            payload_bytes=len(payload),
             cancel_reason=cancel or None,
         )
 
     async def ack(self, lease: Lease) -> bool:
-        run_id = lease.run.run_id
-        keys = [self._leased, self._job_prefix + run_id]
+        run_id = _b(lease.run.run_id)
+        keys = [self._leased, _b(self._job_prefix) + run_id]
         return bool(
             await self._conn.call(lambda: self._conn.run_script(self._ack, keys, [lease.token, run_id]), "ack a run")
         )
@@ -411,9 +540,9 @@ class RedisQueue:
         """Store a finished run's result under the Redis key `result_key` (and `index_member` in
         the sorted set `index_key`) and ack the run, in one round trip. The result is stored even
         if the lease was lost; returns whether the ack succeeded."""
-        run_id = lease.run.run_id
+        run_id = _b(lease.run.run_id)
         ttl_ms = 0 if ttl_seconds is None else max(1, int(ttl_seconds * 1000))
-        keys = [self._leased, self._job_prefix + run_id, result_key, index_key]
+        keys = [self._leased, _b(self._job_prefix) + run_id, result_key, index_key]
         args = [lease.token, run_id, result_json, ttl_ms, index_member]
         return bool(await self._conn.call(lambda: self._conn.run_script(self._complete, keys, args), "complete a run"))
 
@@ -426,8 +555,8 @@ class RedisQueue:
         return await self._give_back(lease, 0.0, uncount=True)
 
     async def _give_back(self, lease: Lease, delay_seconds: float, *, uncount: bool) -> bool:
-        run_id = lease.run.run_id
-        keys = [self._ready, self._delayed, self._leased, self._signal, self._job_prefix + run_id]
+        run_id = _b(lease.run.run_id)
+        keys = [self._ready, self._delayed, self._leased, self._signal, _b(self._job_prefix) + run_id]
         args = [lease.token, run_id, max(0, int(delay_seconds * 1000)), "1" if uncount else "0", self._SIGNAL_CAP]
         return bool(await self._conn.call(lambda: self._conn.run_script(self._nack, keys, args), "give back a run"))
 
@@ -440,7 +569,7 @@ class RedisQueue:
             return []
         args: list[Any] = [self._job_prefix, self.lease_ms]
         for lease in leases:
-            args += [lease.run.run_id, lease.token]
+            args += [_b(lease.run.run_id), lease.token]
         out = await self._conn.call(lambda: self._conn.run_script(self._extend, [self._leased], args), "extend leases")
         kept = []
         for lease, expires in zip(leases, out, strict=True):
@@ -481,7 +610,7 @@ class RedisQueue:
         """The pending cancellation requests among `run_ids`: run id -> reason."""
         if not run_ids:
             return {}
-        keys = [self._cancel_prefix + r for r in run_ids]
+        keys = [_b(self._cancel_prefix + r) for r in run_ids]
         values = await self._conn.call(lambda: self._conn.client.mget(keys), "read cancellation requests")
         return {r: v for r, v in zip(run_ids, values, strict=True) if v is not None}
 
@@ -499,9 +628,9 @@ class RedisQueue:
                     if message is None or message.get("type") != "message":
                         continue
                     try:
-                        data = json.loads(message["data"])
+                        data = loads_bounded(message["data"], what="A cancellation message", max_bytes=65536)
                         yield str(data["run_id"]), str(data.get("reason") or "cancelled")
-                    except (ValueError, KeyError, TypeError):
+                    except (InvalidInputError, KeyError, TypeError, AttributeError):
                         logger.warning("Ignoring a malformed cancellation message on %s.", self._cancel_channel)
             except self._conn._transient:
                 await asyncio.sleep(delay)
@@ -512,17 +641,97 @@ class RedisQueue:
                 except Exception:  # the connection may be gone already
                     pass
 
+    # -- dead letters -----------------------------------------------------------------------
+
+    async def dead_letter(self, lease: Lease, reason: str) -> bool:
+        """Move a leased run to the dead letters with `reason` (see `DeadLetterQueue`): it leaves
+        the queue, keeps its payload, and is never delivered again unless requeued."""
+        run_id = _b(lease.run.run_id)
+        keys = [self._leased, self._dead, _b(self._job_prefix) + run_id, self._seq]
+        args = [lease.token, run_id, str(reason).encode("utf-8", "backslashreplace"), self.max_dead_letters, self._job_prefix]
+        return bool(
+            await self._conn.call(lambda: self._conn.run_script(self._dead_letter, keys, args), "dead-letter a run")
+        )
+
+    async def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The dead letters, most recent first (at most `limit`); payloads shown only as a short,
+        redacted preview."""
+        if limit < 1:
+            return []
+        args = [self._job_prefix, 0, limit - 1, 240]
+        out = await self._conn.call(
+            lambda: self._conn.run_script(self._list_dead, [self._dead], args, raw=True), "list dead letters"
+        )
+        letters = []
+        for i in range(0, len(out), 6):
+            raw_id, dead_ms, reason, deliveries, size, start = out[i : i + 6]
+            letters.append(
+                DeadLetter(
+                    run_id=_str(raw_id),
+                    reason=bytes(reason).decode("utf-8", "replace"),
+                    dead_at=float(dead_ms) / 1000,
+                    deliveries=int(deliveries),
+                    payload_bytes=int(size),
+                    payload_preview=preview(bytes(start)),
+                )
+            )
+        return letters
+
+    async def count_dead_letters(self) -> int:
+        """How many runs are in the dead letters."""
+        return int(await self._conn.call(lambda: self._conn.execute("ZCARD", self._dead), "count dead letters"))
+
+    async def missing_count(self) -> int:
+        """How many ready entries without their job all workers of this queue have dropped."""
+        value = await self._conn.call(lambda: self._conn.execute("GET", self._missing), "count missing jobs")
+        return int(value or 0)
+
+    async def _dead_ids(self, run_ids: Sequence[str] | None) -> list[bytes]:
+        if run_ids is not None:
+            return [_b(r) for r in run_ids]
+        ids = await self._conn.call(lambda: self._conn.execute("ZRANGE", self._dead, 0, -1, raw=True), "list dead letters")
+        return [bytes(i) for i in ids]
+
+    async def requeue_dead_letters(self, run_ids: Sequence[str] | None = None) -> list[str]:
+        """Put dead letters back in the queue, their deliveries counted from zero (all when
+        `run_ids` is None); returns the run ids requeued. A recorded result of the run makes
+        workers ack it without executing: `worker.requeue_dead_letters` forgets it first."""
+        done: list[str] = []
+        ids = await self._dead_ids(run_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            args: list[Any] = [self._job_prefix, self._SIGNAL_CAP, *chunk]
+            keys = [self._ready, self._dead, self._signal]
+            out = await self._conn.call(
+                partial(self._conn.run_script, self._requeue_dead, keys, args, raw=True), "requeue dead letters"
+            )
+            done += [_str(i) for i in out]
+        return done
+
+    async def delete_dead_letters(self, run_ids: Sequence[str] | None = None) -> int:
+        """Forget dead letters and their payloads (all when `run_ids` is None); returns how many."""
+        deleted = 0
+        ids = await self._dead_ids(run_ids)
+        for start in range(0, len(ids), 500):
+            args: list[Any] = [self._job_prefix, *ids[start : start + 500]]
+            deleted += int(
+                await self._conn.call(
+                    partial(self._conn.run_script, self._delete_dead, [self._dead], args), "delete dead letters"
+                )
+            )
+        return deleted
+
     async def purge(self) -> None:
-        """Delete every run of this queue, waiting or leased (for tests and resets)."""
+        """Delete every run of this queue, waiting, leased or dead-lettered (for tests and resets)."""
 
         async def run() -> None:
-            ids: set[str] = set()
-            for member in await self._conn.client.zrange(self._ready, 0, -1):
+            ids: set[bytes] = set()
+            for member in await self._conn.execute("ZRANGE", self._ready, 0, -1, raw=True):
                 ids.add(member[15:])
-            ids.update(await self._conn.client.zrange(self._delayed, 0, -1))
-            ids.update(await self._conn.client.zrange(self._leased, 0, -1))
-            keys = [self._ready, self._delayed, self._leased, self._signal]
-            keys += [self._job_prefix + i for i in ids]
+            for key in (self._delayed, self._leased, self._dead):
+                ids.update(await self._conn.execute("ZRANGE", key, 0, -1, raw=True))
+            keys: list[Any] = [self._ready, self._delayed, self._leased, self._signal, self._dead, self._missing]
+            keys += [_b(self._job_prefix) + i for i in ids]
             await self._conn.client.delete(*keys)
 
         await self._conn.call(run, "purge the queue")
@@ -537,3 +746,10 @@ def _refuse(value: Any) -> Any:
         f"A queued run's input must be JSON-serializable; got a {type(value).__name__}. "
         "Pass plain dicts, lists, strings, numbers, booleans and None."
     )
+
+
+def _str(value: Any) -> str:
+    """A reply read as bytes, as str: UTF-8, with any other bytes kept (`surrogateescape`)."""
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "surrogateescape")
+    return str(value)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Protocol, runtime_checkable
 
-from ..errors import UserError
+from .._json import MAX_STORED_BYTES, dumps_bounded, loads_bounded
+from .._keys import check_key as _check_key
+from ..errors import CorruptDataError, UserError
 
-__all__ = ["MAX_KEY_LENGTH", "StateStore", "check_key", "dumps"]
+__all__ = ["MAX_KEY_LENGTH", "StateStore", "check_key", "dumps", "loads"]
 
 MAX_KEY_LENGTH = 1024
 
@@ -54,21 +55,20 @@ class StateStore(Protocol):
 
 
 def check_key(key: Any, what: str = "key") -> str:
-    """Validate a key or run id: a non-empty string, at most 1024 characters, no NUL."""
-    if not isinstance(key, str) or not key:
-        raise UserError(f"`{what}` must be a non-empty string; got {key!r}.")
-    if len(key) > MAX_KEY_LENGTH:
-        raise UserError(f"`{what}` is longer than {MAX_KEY_LENGTH} characters.")
-    if "\x00" in key:
-        raise UserError(f"`{what}` must not contain NUL characters.")
-    return key
+    """Validate a key or run id: a non-empty string of at most 1024 characters, valid Unicode text
+    (no lone surrogate) without control characters (NUL, newline, DEL...). The check is shared with
+    the persistence stores (`agent_runtime_core._keys`)."""
+    return _check_key(key, what, max_length=MAX_KEY_LENGTH)
 
 
 def dumps(value: Any, what: str) -> str:
-    """JSON-encode a value to store, with an error that names what could not be encoded."""
-    try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise UserError(
-            f"{what} must be JSON-serializable (dicts, lists, strings, numbers, booleans, None): {e}"
-        ) from None
+    """JSON-encode a value to store, with a `UserError` that names what could not be encoded or
+    which limit it broke (`MAX_DEPTH` levels, `MAX_STORED_BYTES`): what is stored can be read back
+    by `loads`."""
+    return dumps_bounded(value, what=what, error=UserError)
+
+
+def loads(raw: str | bytes, what: str) -> Any:
+    """Read back a stored value, within the same limits (a damaged or foreign record raises
+    `CorruptDataError` naming what and why, instead of `RecursionError` or `UnicodeDecodeError`)."""
+    return loads_bounded(raw, what=what, max_bytes=MAX_STORED_BYTES, error=CorruptDataError)

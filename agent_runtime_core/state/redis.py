@@ -13,12 +13,11 @@ Needs the extra: `pip install 'agent-runtime-core[redis]'`.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .._redis import DEFAULT_PREFIX, RedisConnection, safe_url
 from ..errors import UserError
-from .base import check_key, dumps
+from .base import check_key, dumps, loads
 
 __all__ = ["RedisStateStore"]
 
@@ -135,8 +134,8 @@ class RedisStateStore:
 
     async def get_checkpoint(self, run_id: str) -> dict[str, Any] | None:
         key = self.checkpoint_key(run_id)
-        raw = await self._conn.call(lambda: self._conn.execute("GET", key), "read a checkpoint")
-        return None if raw is None else json.loads(raw)
+        raw = await self._conn.call(lambda: self._conn.execute("GET", key, raw=True), "read a checkpoint")
+        return None if raw is None else loads(raw, f"The checkpoint of run {run_id!r}")
 
     async def delete_checkpoint(self, run_id: str) -> None:
         key = self.checkpoint_key(run_id)
@@ -146,8 +145,8 @@ class RedisStateStore:
 
     async def get(self, key: str) -> Any | None:
         redis_key = self._kv + check_key(key)
-        raw = await self._conn.call(lambda: self._conn.execute("GET", redis_key), "read a value")
-        return None if raw is None else json.loads(raw)
+        raw = await self._conn.call(lambda: self._conn.execute("GET", redis_key, raw=True), "read a value")
+        return None if raw is None else loads(raw, f"The value of {key!r}")
 
     async def set(self, key: str, value: Any, *, ttl_seconds: float | None = None) -> None:
         check_key(key)

@@ -15,7 +15,6 @@ reaches that write's caller alone. Calls run in the order they were made.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import threading
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import BackendError
-from .base import check_key, dumps
+from .base import check_key, dumps, loads
 
 __all__ = ["SQLiteStateStore"]
 
@@ -253,7 +252,7 @@ class SQLiteStateStore:
         row = await self._run(
             lambda c: c.execute("SELECT state FROM checkpoints WHERE run_id = ?", (run_id,)).fetchone()
         )
-        return None if row is None else json.loads(row[0])
+        return None if row is None else loads(row[0], f"The checkpoint of run {run_id!r}")
 
     async def delete_checkpoint(self, run_id: str) -> None:
         check_key(run_id, "run_id")
@@ -270,7 +269,7 @@ class SQLiteStateStore:
                 (key, now),
             ).fetchone()
         )
-        return None if row is None else json.loads(row[0])
+        return None if row is None else loads(row[0], f"The value of {key!r}")
 
     async def set(self, key: str, value: Any, *, ttl_seconds: float | None = None) -> None:
         check_key(key)

@@ -34,7 +34,7 @@ class MyStateStore(InMemoryStateStore):
         self.path = path
 '''
 
-EVENT_BUS_TESTS, RUN_QUEUE_TESTS, STATE_STORE_TESTS = 11, 7, 10
+EVENT_BUS_TESTS, RUN_QUEUE_TESTS, STATE_STORE_TESTS = 11, 7, 11
 
 # The inner runs leave pytest-asyncio out (unconfigured, it warns): the contracts need no async
 # plugin. They run next to it, in asyncio_mode=auto, in tests/contracts/conftest.py.
@@ -137,6 +137,7 @@ def test_a_broken_backend_fails_the_contract(pytester: pytest.Pytester) -> None:
         "StateStoreContract::test_saved_state_is_a_copy",
         "StateStoreContract::test_key_value_with_ttl_and_prefix_listing",
         "StateStoreContract::test_non_json_values_are_refused_with_a_clear_error",
+        "StateStoreContract::test_stored_values_are_held_to_the_read_limits",
         *(f"StateStoreContract::test_bad_keys_are_refused[{i}]" for i in ("", "a\\x00b", "bad2", "None", "5")),
     }
     result.assert_outcomes(failed=len(failed), passed=RUN_QUEUE_TESTS + STATE_STORE_TESTS - len(failed))

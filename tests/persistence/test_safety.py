@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
 import stat
+import tempfile
 import threading
 from pathlib import Path
 from uuid import uuid4
 
 import pytest
+from hypothesis import given
 
 from agent_runtime_core.errors import UserError
 from agent_runtime_core.persistence import (
@@ -26,8 +29,10 @@ from agent_runtime_core.persistence import (
     SQLiteMemoryStore,
     StoreVersionError,
     Task,
+    check_key,
 )
 from agent_runtime_core.persistence import file as file_module
+from agent_runtime_core.testing.hostile import hostile_keys
 
 TRAVERSAL = ["../x", "../../escape", "/etc/passwd", "a\x00b", "..", "a/../../b", "C:\\x"]
 
@@ -284,3 +289,71 @@ async def test_global_dir_comes_from_config_then_env(
     async with PersistenceManager(PersistenceConfig(project_dir=project_dir)) as m:
         assert m.dirs.global_dir == isolated_home
         assert await m.preferences.get("theme") is None
+
+
+# -- hostile keys and session ids, generated (Hypothesis) -----------------------------------------
+
+
+def _inside(path: Path, roots: tuple[Path, ...]) -> bool:
+    return any(path.resolve().is_relative_to(root.resolve()) for root in roots)
+
+
+@pytest.mark.parametrize("backend", ["file", "sqlite"])
+@given(key=hostile_keys())
+def test_any_key_is_stored_and_read_back_or_refused_never_written_outside(backend: str, key: str) -> None:
+    """The issue's 414 hand-written cases as a property: a clear `UserError` or a round trip, and
+    never a file outside the project and global directories."""
+
+    async def scenario(base: Path) -> None:
+        project, home = base / "project", base / "global"
+        project.mkdir()
+        config = PersistenceConfig(project_dir=project, global_dir=home, backend=backend)  # type: ignore[arg-type]
+        async with PersistenceManager(config) as m:
+            for scope in Scope:
+                try:
+                    await m.memory.set(key, {"v": key[:3]}, scope=scope)
+                    await m.preferences.set(key, 1, scope=scope)
+                except UserError as e:
+                    assert str(e).isascii()
+                    continue
+                assert await m.memory.get(key, scope=scope) == {"v": key[:3]}
+                assert await m.preferences.get(key, scope=scope) == 1
+
+    with tempfile.TemporaryDirectory() as name:
+        base = Path(name)
+        asyncio.run(scenario(base))
+        for path in base.rglob("*"):
+            if path != base / "project":
+                assert _inside(path, (base / "project" / ".agent_runtime", base / "global")), path
+
+
+@given(session_id=hostile_keys())
+def test_any_session_id_is_a_directory_inside_the_project_or_refused(session_id: str) -> None:
+    async def scenario(base: Path) -> None:
+        project = base / "project"
+        project.mkdir()
+        try:
+            config = PersistenceConfig(project_dir=project, global_dir=base / "global", session_id=session_id)
+            manager = PersistenceManager(config)
+            _ = manager.session_id
+        except UserError as e:
+            assert str(e).isascii()
+            return
+        async with manager as m:
+            await m.memory.set("k", "v", scope=Scope.SESSION)  # ENAMETOOLONG before the limit
+            assert await m.memory.get("k", scope=Scope.SESSION) == "v"
+
+    with tempfile.TemporaryDirectory() as name:
+        base = Path(name)
+        asyncio.run(scenario(base))
+        for path in base.rglob("*"):
+            if path != base / "project":
+                assert _inside(path, (base / "project" / ".agent_runtime",)), path
+
+
+def test_a_lone_surrogate_and_a_long_session_id_are_clear_user_errors(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="lone surrogate"):
+        check_key("a\udc80b")
+    with pytest.raises(UserError, match="over the limit of 255"):
+        _ = PersistenceManager(PersistenceConfig(project_dir=tmp_path, session_id="s" * 256)).session_id
+    assert PersistenceManager(PersistenceConfig(project_dir=tmp_path, session_id="s" * 255)).session_id == "s" * 255

@@ -7,8 +7,11 @@ import asyncio
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
+from agent_runtime_core.errors import CorruptDataError, UserError
 from agent_runtime_core.state import RedisStateStore
+from agent_runtime_core.testing.hostile import hostile_keys, json_values
 
 from .conftest import RedisServer
 
@@ -75,3 +78,43 @@ async def test_state_survives_a_redis_restart(own_redis: RedisServer) -> None:
     assert await store.get_checkpoint("run") == {"done": ["a"]}
     assert await store.list_keys() == ["k"]
     await store.close()
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=hostile_keys(), value=json_values())
+def test_any_key_and_value_round_trip_or_are_refused_clearly(redis_url: str, key: str, value: Any) -> None:
+    async def scenario() -> None:
+        s = RedisStateStore(redis_url)
+        try:
+            try:
+                await s.set(key, value)
+                await s.save_checkpoint(key, {"v": value})
+            except UserError as e:
+                assert str(e).isascii()
+                return
+            assert await s.get(key) == value and await s.get_checkpoint(key) == {"v": value}
+            assert key in await s.list_keys()
+        finally:
+            await s.close()
+
+    asyncio.run(scenario())
+
+
+async def test_a_damaged_value_is_a_clear_corrupt_data_error(redis_url: str, redis_client: Any) -> None:
+    """Values written by something else: not UTF-8, too deep. Each read fails alone, clearly."""
+    import redis.asyncio as redis
+
+    raw = redis.Redis.from_url(redis_url)
+    await raw.set("agent-runtime:kv:bytes", b"\xff\xfe")
+    await raw.set("agent-runtime:cp:deep", b"[" * 50_000 + b"]" * 50_000)
+    await raw.aclose()
+    s = RedisStateStore(redis_url)
+    try:
+        with pytest.raises(CorruptDataError, match="The value of 'bytes' is not UTF-8 text"):
+            await s.get("bytes")
+        with pytest.raises(CorruptDataError, match="The checkpoint of run 'deep' nests .* deeper than 128"):
+            await s.get_checkpoint("deep")
+        await s.set("fine", 1)
+        assert await s.get("fine") == 1
+    finally:
+        await s.close()

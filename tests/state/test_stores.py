@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given
 
-from agent_runtime_core.state import SQLiteStateStore
+from agent_runtime_core import UserError
+from agent_runtime_core.errors import CorruptDataError
+from agent_runtime_core.state import InMemoryStateStore, SQLiteStateStore, StateStore
+from agent_runtime_core.testing.hostile import hostile_keys, json_values
 
 
 async def test_sqlite_survives_reopen(tmp_path: Path) -> None:
@@ -99,3 +104,43 @@ def test_sqlite_store_serves_a_new_loop_after_the_old_one_ended_mid_call(tmp_pat
 
     asyncio.run(first())
     assert asyncio.run(second()) in (1, None)  # served (whether the cancelled write landed or not)
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+@given(key=hostile_keys(), value=json_values())
+def test_any_key_and_value_round_trip_or_are_refused_clearly(backend: str, key: str, value: object) -> None:
+    async def scenario(base: Path) -> None:
+        s: StateStore = InMemoryStateStore() if backend == "memory" else SQLiteStateStore(base / "s.db")
+        try:
+            try:
+                await s.set(key, value)
+                await s.save_checkpoint(key, {"v": value})
+            except UserError as e:
+                assert str(e).isascii()
+                return
+            assert await s.get(key) == value
+            assert await s.get_checkpoint(key) == {"v": value}
+            assert key in await s.list_keys()
+        finally:
+            await s.close()
+
+    with tempfile.TemporaryDirectory() as base:
+        asyncio.run(scenario(Path(base)))
+
+
+async def test_a_damaged_sqlite_value_is_a_clear_corrupt_data_error(tmp_path: Path) -> None:
+    import sqlite3
+
+    store = SQLiteStateStore(tmp_path / "s.db")
+    await store.set("k", 1)
+    await store.save_checkpoint("r", {})
+    await store.close()
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        db.execute("UPDATE kv SET value = ?", ("[" * 50_000 + "]" * 50_000,))
+        db.execute("UPDATE checkpoints SET state = ?", ("{not json",))
+    store = SQLiteStateStore(tmp_path / "s.db")
+    with pytest.raises(CorruptDataError, match="The value of 'k' nests arrays or objects deeper than 128"):
+        await store.get("k")
+    with pytest.raises(CorruptDataError, match="The checkpoint of run 'r' is not valid JSON"):
+        await store.get_checkpoint("r")
+    await store.close()

@@ -89,3 +89,16 @@ class StateStoreContract:
             await store.save_checkpoint("r", {"when": object()})
         with pytest.raises(UserError, match="JSON-serializable"):
             await store.set("k", float("nan"))
+
+    @contract_test("make_state_store")
+    async def test_stored_values_are_held_to_the_read_limits(self, make: Make) -> None:
+        store = await make()
+        deep: object = 1
+        for _ in range(200):
+            deep = [deep]
+        with pytest.raises(UserError, match="deeper than 128 levels"):
+            await store.set("k", deep)
+        with pytest.raises(UserError, match="lone surrogate"):
+            await store.save_checkpoint("r", {"text": "\udc80"})
+        with pytest.raises(UserError, match="lone surrogate"):
+            await store.set("a\udc80b", 1)
