@@ -1,26 +1,45 @@
 """The `agent-runtime` command: `demo` runs the offline demo, `run` runs any agent once, `worker`
-serves queued runs, `submit` queues one, `events` shows or follows a run's events."""
+serves queued runs, `submit` queues one, `events` shows or follows a run's events, `dead-letters`
+lists, requeues or deletes the runs workers refused."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import datetime
 import importlib
 import inspect
 import json
+import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from .config import get_config
+from .distributed import (
+    Worker,
+    WorkerConfig,
+    dead_letters,
+    events,
+    requeue_dead_letters,
+    result_to_dict,
+    submit,
+    wait,
+)
+from .distributed.client import DEFAULT_MAX_INPUT_BYTES, dead_letter_queue
+from .distributed.worker import _show
 from .errors import UserError
-from .events.timeline import format_timeline
+from .events.timeline import format_event, format_timeline
 from .runner import AgentRunner, RunnerConfig
 from .runtime import AgentRuntime, RunResult, RunStatus
 from .state.base import StateStore
 
 __all__ = ["main"]
+
+logger = logging.getLogger("agent_runtime_core.worker")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -46,9 +65,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trace-file", help="also write every event as a JSON line to this file")
     run.add_argument("--json", action="store_true", help="print the result as JSON instead of a timeline")
 
-    from .worker import add_cli_commands
-
-    add_cli_commands(sub)  # worker, submit, events, dead-letters
+    _add_distributed_commands(sub)
     return parser
 
 
@@ -225,12 +242,200 @@ async def _run(args: argparse.Namespace) -> int:
     return 0 if result.status is RunStatus.SUCCEEDED else 1
 
 
+def _add_distributed_commands(sub: Any) -> None:
+    """The `worker`, `submit`, `events` and `dead-letters` subcommands."""
+    worker = sub.add_parser(
+        "worker",
+        help="serve queued runs: agent-runtime worker --app MODULE --concurrency N",
+        description="Execute runs from the queue until SIGTERM/SIGINT. Backends come from "
+        "configure() in the app module or from AGENT_RUNTIME_* / REDIS_URL; an app module may also "
+        "define `runner = AgentRunner(...)` to choose them itself.",
+    )
+    worker.add_argument("--app", required=True, help="module that registers the agents (imported first)")
+    worker.add_argument("--concurrency", type=int, default=10, help="runs at once (default 10)")
+    worker.add_argument("--max-deliveries", type=int, default=5, help="deliveries before a run is poison (default 5)")
+    worker.add_argument("--max-input-bytes", type=int, default=DEFAULT_MAX_INPUT_BYTES, help="largest run input")
+    worker.add_argument("--shutdown-grace", type=float, default=30.0, help="seconds runs may finish after SIGTERM")
+    worker.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+
+    submit_ = sub.add_parser("submit", help="queue a run: agent-runtime submit AGENT_KEY --input TEXT")
+    submit_.add_argument("agent_key", help="key of the registered agent (on the workers)")
+    group = submit_.add_mutually_exclusive_group(required=True)
+    group.add_argument("--input", help="the user's message")
+    group.add_argument("--json-input", help="the whole input as JSON, e.g. '{\"messages\": [...]}'")
+    submit_.add_argument("--run-id", help="run id (submitting an existing one changes nothing)")
+    submit_.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
+    submit_.add_argument("--delay", type=float, default=0.0, help="seconds before the run may start")
+    submit_.add_argument("--app", help="module to import first (e.g. one that calls configure())")
+    submit_.add_argument("--wait", action="store_true", help="wait for the result and print it as JSON")
+    submit_.add_argument("--timeout", type=float, default=None, help="with --wait: seconds to wait")
+
+    events_ = sub.add_parser("events", help="show a run's events: agent-runtime events RUN_ID --follow")
+    events_.add_argument("run_id")
+    events_.add_argument("--after", type=int, default=0, help="only events with seq > AFTER (to reconnect)")
+    events_.add_argument("--follow", action="store_true", help="keep printing until the run ends")
+    events_.add_argument("--json", action="store_true", help="one JSON object per line")
+    events_.add_argument("--app", help="module to import first (e.g. one that calls configure())")
+
+    dead = sub.add_parser(
+        "dead-letters",
+        help="runs workers refused: agent-runtime dead-letters list | requeue RUN_ID... | delete RUN_ID...",
+        description="Runs a worker refused without executing (a payload it could not read, an unknown "
+        "agent, an input over the limit, a poison run) are recorded FAILED and kept in the queue's "
+        "dead letters. List them, requeue them (after fixing the cause), or delete them.",
+    )
+    dead_sub = dead.add_subparsers(dest="action", required=True)
+    listing = dead_sub.add_parser("list", help="show dead letters, most recent first")
+    listing.add_argument("--limit", type=int, default=100, help="most to show (default 100)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    for action, verb in (("requeue", "put back in the queue (their FAILED results are forgotten)"), ("delete", "forget")):
+        cmd = dead_sub.add_parser(action, help=f"{verb}: RUN_ID... or --all")
+        cmd.add_argument("run_ids", nargs="*", metavar="RUN_ID")
+        cmd.add_argument("--all", action="store_true", help="every dead letter")
+    for cmd in dead_sub.choices.values():
+        cmd.add_argument("--app", help="module to import first (e.g. one that calls configure())")
+
+
+def _import_app(name: str | None) -> Any:
+    if not name:
+        return None
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        raise UserError(f"Cannot import the app module {name!r}: {e}. Run from its folder or set PYTHONPATH.") from None
+
+
+def _cli_runner(app: Any, *, shared: bool) -> AgentRunner:
+    runner = getattr(app, "runner", None)
+    if runner is not None:
+        if not isinstance(runner, AgentRunner):
+            raise UserError(f"`runner` in the app module must be an AgentRunner; got {type(runner).__name__}.")
+        return runner
+    config = get_config()
+    if shared and (config.queue_backend == "memory" or config.event_bus_backend == "memory"):
+        raise UserError(
+            "This command needs backends shared with the workers, but the queue or event bus is "
+            "'memory'. Set AGENT_RUNTIME_QUEUE_BACKEND=redis, AGENT_RUNTIME_EVENT_BUS_BACKEND=redis, "
+            "AGENT_RUNTIME_STATE_STORE_BACKEND=redis and REDIS_URL, or configure() them in --app."
+        )
+    return AgentRunner()
+
+
+async def _cli_worker(args: Any) -> int:
+    level = getattr(logging, str(args.log_level).upper(), None)
+    if not isinstance(level, int):
+        raise UserError(f"--log-level must be DEBUG, INFO, WARNING or ERROR; got {args.log_level!r}.")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = _import_app(args.app)
+    runner = _cli_runner(app, shared=False)
+    if getattr(runner.queue, "process_local", False):
+        logger.warning(
+            "The queue is in memory: this worker only sees runs submitted in its own process. "
+            "Set AGENT_RUNTIME_QUEUE_BACKEND=redis and REDIS_URL to serve runs from other processes."
+        )
+    config = WorkerConfig(
+        concurrency=args.concurrency,
+        max_deliveries=args.max_deliveries,
+        max_input_bytes=args.max_input_bytes,
+        shutdown_grace_seconds=args.shutdown_grace,
+    )
+    await Worker(runner, runner.queue, config).serve()
+    return 0
+
+
+async def _cli_submit(args: Any) -> int:
+    app = _import_app(args.app)
+    runner = _cli_runner(app, shared=True)
+    if args.json_input is not None:
+        try:
+            input_data = json.loads(args.json_input)
+        except ValueError as e:
+            raise UserError(f"--json-input is not valid JSON: {e}") from None
+    else:
+        input_data = args.input
+    run_id = await submit(
+        runner, args.agent_key, input_data, run_id=args.run_id, priority=args.priority, delay_seconds=args.delay
+    )
+    if not args.wait:
+        print(run_id)
+        return 0
+    result = await wait(runner, run_id, args.timeout)
+    print(json.dumps(result_to_dict(result), default=str))
+    return 0 if result.status is RunStatus.SUCCEEDED else 1
+
+
+async def _cli_events(args: Any) -> int:
+    app = _import_app(args.app)
+    runner = _cli_runner(app, shared=True)
+    t0: float | None = None
+    async for event in events(runner, args.run_id, args.after, follow=args.follow):
+        if args.json:
+            print(json.dumps(event.to_dict(), default=str), flush=True)
+        else:
+            t0 = event.timestamp if t0 is None else t0
+            print(format_event(event, t0), flush=True)
+    return 0
+
+
+async def _cli_dead_letters(args: Any) -> int:
+    app = _import_app(args.app)
+    runner = _cli_runner(app, shared=True)
+    try:
+        return await _dead_letters_action(runner, args)
+    finally:  # the command ends the process's use of the backends: close their connections
+        for part in (runner.queue, runner.event_bus, runner.state_store):
+            close = getattr(part, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
+
+
+async def _dead_letters_action(runner: AgentRunner, args: Any) -> int:
+    if args.action == "list":
+        letters = await dead_letters(runner, args.limit)
+        total = await dead_letter_queue(runner).count_dead_letters()
+        for d in letters:
+            if args.json:
+                print(json.dumps(d.to_dict(), ensure_ascii=True), flush=True)
+                continue
+            when = datetime.datetime.fromtimestamp(d.dead_at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+            print(f"{_show(d.run_id)}  {when}  deliveries={d.deliveries}  {d.payload_bytes} bytes")
+            print(f"    reason:  {ascii(d.reason)[1:-1][:500]}")
+            print(f"    payload: {d.payload_preview}")
+        if not args.json:
+            print(f"{total} dead letter(s)" + (f", {len(letters)} shown" if total > len(letters) else ""))
+        return 0
+    if bool(args.run_ids) == bool(args.all):
+        raise UserError(f"`dead-letters {args.action}` takes RUN_ID... or --all (one of them).")
+    ids = None if args.all else list(args.run_ids)
+    if args.action == "requeue":
+        done = await requeue_dead_letters(runner, ids)
+        for run_id in done:  # as given, unless it would not print (not UTF-8, control characters)
+            printable = run_id.isprintable() and run_id.encode("utf-8", "replace").decode() == run_id
+            print(run_id if printable else _show(run_id))
+        print(f"requeued {len(done)} run(s)", file=sys.stderr)
+        return 0 if ids is None or len(done) == len(ids) else 1
+    count = await dead_letter_queue(runner).delete_dead_letters(ids)
+    print(f"deleted {count} dead letter(s)", file=sys.stderr)
+    return 0 if ids is None or count == len(ids) else 1
+
+
+_COMMANDS: dict[str, Callable[[Any], Coroutine[Any, Any, int]]] = {
+    "demo": _demo,
+    "run": _run,
+    "worker": _cli_worker,
+    "submit": _cli_submit,
+    "events": _cli_events,
+    "dead-letters": _cli_dead_letters,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `agent-runtime` console script."""
     args = _build_parser().parse_args(argv)
-    from .worker import CLI_COMMANDS, run_cli_command
-
-    handler = run_cli_command if args.command in CLI_COMMANDS else _demo if args.command == "demo" else _run
+    handler = _COMMANDS[args.command]
     try:
         return asyncio.run(handler(args))
     except UserError as e:

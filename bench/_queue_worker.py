@@ -27,10 +27,10 @@ async def _wait_go(url: str, go_key: str) -> None:
 
 async def serve_ours(url: str, go_key: str, concurrency: int) -> None:
     from agent_runtime_core import AgentRunner, RunnerConfig, register_runtime
+    from agent_runtime_core.distributed import Worker, WorkerConfig
     from agent_runtime_core.events import RedisEventBus
     from agent_runtime_core.queue import RedisQueue
     from agent_runtime_core.state import RedisStateStore
-    from agent_runtime_core.worker import Worker, WorkerConfig
     from bench._noop import NoOp
 
     register_runtime(NoOp())

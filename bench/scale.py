@@ -51,10 +51,10 @@ async def _child_ours(url: str, runs: int, waves: int) -> list[dict[str, float]]
         RunResult,
         register_runtime,
     )
+    from agent_runtime_core.distributed import Worker, WorkerConfig
     from agent_runtime_core.events import RedisEventBus
     from agent_runtime_core.queue import QueuedRun, RedisQueue
     from agent_runtime_core.state import RedisStateStore
-    from agent_runtime_core.worker import Worker, WorkerConfig
 
     class Sleeper(AgentRuntime):
         key = "sleeper"  # type: ignore[assignment]

@@ -20,11 +20,7 @@ from agent_runtime_core import (
     UserError,
     register_runtime,
 )
-from agent_runtime_core.errors import InvalidInputError
-from agent_runtime_core.events import InMemoryEventBus
-from agent_runtime_core.queue import InMemoryQueue, QueuedRun
-from agent_runtime_core.state import InMemoryStateStore
-from agent_runtime_core.worker import (
+from agent_runtime_core.distributed import (
     Worker,
     WorkerConfig,
     dead_letters,
@@ -32,6 +28,10 @@ from agent_runtime_core.worker import (
     result_from_dict,
     result_to_dict,
 )
+from agent_runtime_core.errors import InvalidInputError
+from agent_runtime_core.events import InMemoryEventBus
+from agent_runtime_core.queue import InMemoryQueue, QueuedRun
+from agent_runtime_core.state import InMemoryStateStore
 
 FAST = RunnerConfig(run_timeout_seconds=10, max_retries=0)
 

@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 from .._json import MAX_ARGUMENT_BYTES, loads_bounded
 from ..errors import InvalidInputError
 
-__all__ = ["TERMINAL_EVENT_TYPES", "Event", "EventBus", "EventType", "tool_arguments"]
+__all__ = ["TERMINAL_EVENT_TYPES", "BlockingEventReader", "Event", "EventBus", "EventType", "tool_arguments"]
 
 
 class EventType(enum.StrEnum):
@@ -158,6 +158,19 @@ class EventBus(Protocol):
 
     async def last_seq(self, run_id: str) -> int:
         """The highest `seq` stored for the run (0 if none); a resumed run continues after it."""
+        ...
+
+
+@runtime_checkable
+class BlockingEventReader(Protocol):
+    """An event bus that can wait on the server for a run's next events (`RedisEventBus`):
+    `AgentRunner.wait` then wakes on the run's events instead of polling its result."""
+
+    block_seconds: float
+    """Longest single wait of `read`."""
+
+    async def read(self, run_id: str, after_seq: int = 0, *, block_seconds: float = 0.0) -> list[Event]:
+        """Events with `seq > after_seq`; when there are none yet, wait up to `block_seconds`."""
         ...
 
 

@@ -167,6 +167,10 @@ class RunQueue(Protocol):
 
     A run taken by a worker that dies goes back to the queue when its lease expires; a worker must
     therefore tolerate seeing a run again (the runner resumes it from its checkpoint).
+
+    Optional capabilities, found by name: `process_local = True` (only this process sees the
+    queue), `release`, `dead_letter` and the `DeadLetterQueue` methods, `dequeue_many`,
+    `extend_many`, `request_cancel` / `cancel_reasons` / `watch_cancels`, `completes_in(store)`.
     """
 
     async def enqueue(self, run: QueuedRun, *, delay_seconds: float = 0.0) -> bool:

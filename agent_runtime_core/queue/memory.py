@@ -48,6 +48,9 @@ class InMemoryQueue:
         max_dead_letters: Most dead letters kept; the oldest go first.
     """
 
+    process_local = True
+    """Only this process sees the queue: workers elsewhere cannot take its runs."""
+
     def __init__(
         self,
         *,

@@ -27,11 +27,11 @@ from agent_runtime_core import (
     RunResult,
     register_runtime,
 )
+from agent_runtime_core.distributed import Worker, WorkerConfig
 from agent_runtime_core.events import RedisEventBus
 from agent_runtime_core.queue import QueuedRun, RedisQueue
 from agent_runtime_core.state import RedisStateStore
 from agent_runtime_core.testing import RedisServer
-from agent_runtime_core.worker import Worker, WorkerConfig
 
 
 class NoOp(AgentRuntime):

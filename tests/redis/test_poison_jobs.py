@@ -30,11 +30,11 @@ from agent_runtime_core import (
     register_runtime,
 )
 from agent_runtime_core.cli import main
+from agent_runtime_core.distributed import Worker, WorkerConfig, get_result
 from agent_runtime_core.events import InMemoryEventBus, RedisEventBus
 from agent_runtime_core.queue import InMemoryQueue, QueuedRun, RedisQueue
 from agent_runtime_core.state import InMemoryStateStore, RedisStateStore
 from agent_runtime_core.testing.hostile import hostile_bytes, poison_payloads
-from agent_runtime_core.worker import Worker, WorkerConfig, get_result
 
 FAST = RunnerConfig(run_timeout_seconds=20, max_retries=0)
 LIVENESS = 60.0  # seconds: a deadline on progress only, never a speed claim

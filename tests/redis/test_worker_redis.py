@@ -22,11 +22,11 @@ from agent_runtime_core import (
     configure,
     register_runtime,
 )
+from agent_runtime_core.distributed import Worker, WorkerConfig
 from agent_runtime_core.errors import InvalidInputError
 from agent_runtime_core.events import RedisEventBus
 from agent_runtime_core.queue import QueuedRun, RedisQueue
 from agent_runtime_core.state import RedisStateStore
-from agent_runtime_core.worker import Worker, WorkerConfig
 
 FAST = RunnerConfig(run_timeout_seconds=20, max_retries=0)
 
