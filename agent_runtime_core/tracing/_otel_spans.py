@@ -26,9 +26,18 @@ except ImportError as _import_error:
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from opentelemetry.trace import Span, SpanContext, Tracer
+    from opentelemetry.trace import Span, SpanContext, Tracer, TracerProvider
 
 _OTHER = "_OTHER"
+
+
+def configured_provider(provider: TracerProvider | None) -> TracerProvider | None:
+    """`provider`, else the global one; None when that is the API's default (nothing records)."""
+    if provider is None:
+        provider = trace.get_tracer_provider()
+    if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+        return None
+    return provider
 
 
 def start_run(

@@ -51,18 +51,10 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
+# _otel_spans imports opentelemetry, and raises an ImportError naming the extra without it.
+from agent_runtime_core.tracing._otel_spans import RunSpans, configured_provider, start_run
 from agent_runtime_core.tracing._redact import content_enabled
 from agent_runtime_core.tracing.base import TraceSink
-
-try:
-    from opentelemetry import trace
-except ImportError as _import_error:
-    raise ImportError(
-        "OpenTelemetryTraceSink requires the 'opentelemetry-api' package. "
-        "Install it with: pip install 'agent-runtime-core[otel]'"
-    ) from _import_error
-
-from agent_runtime_core.tracing._otel_spans import RunSpans, start_run
 
 if TYPE_CHECKING:
     from opentelemetry.trace import SpanContext, Tracer, TracerProvider
@@ -158,8 +150,8 @@ class OpenTelemetryTraceSink(TraceSink):
     # -- bookkeeping ---------------------------------------------------------------------------
 
     def _get_tracer(self) -> Tracer | None:
-        provider = self._provider if self._provider is not None else trace.get_tracer_provider()
-        if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+        provider = configured_provider(self._provider)
+        if provider is None:
             return None
         if self._provider is None:
             return provider.get_tracer(INSTRUMENTATION_NAME)  # the global may change: cheap
