@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from agent_runtime_core.testing.otlp import OTLPReceiver
+from agent_runtime_core.testing.servers.otlp import OTLPReceiver
 
 
 def main() -> None:

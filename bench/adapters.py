@@ -117,9 +117,9 @@ def _no_nagle() -> None:
     responses dodge it, plain ones do not, so without this the native runs of LangGraph and the
     OpenAI Agents SDK (plain requests) would pay a stall their adapter runs (streamed) do not.
     `disable_nagle_algorithm` is the standard library's switch for it (TCP_NODELAY)."""
-    from agent_runtime_core.testing import server
+    from agent_runtime_core.testing.servers import _http
 
-    server._Handler.disable_nagle_algorithm = True
+    _http.RequestHandler.disable_nagle_algorithm = True
 
 
 async def _measure(name: str, build: Callable[[str], tuple[Callable[[], Awaitable[str]], Any]], model: Any,

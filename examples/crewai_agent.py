@@ -18,7 +18,7 @@ from agent_runtime_core import AgentRunner
 from agent_runtime_core.events import format_timeline
 from agent_runtime_core.testing.conformance import get_weather
 from agent_runtime_core.testing.scripted import ScriptedModel, call_tool, reply
-from agent_runtime_core.testing.server import OpenAICompatibleServer
+from agent_runtime_core.testing.servers.openai import OpenAICompatibleServer
 from agent_runtime_crewai import CrewAIRuntime
 
 

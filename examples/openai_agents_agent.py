@@ -19,7 +19,7 @@ from openai import AsyncOpenAI
 from agent_runtime_core import AgentRunner
 from agent_runtime_core.events import format_timeline
 from agent_runtime_core.testing.conformance import WEATHER_QUESTION, get_weather, weather_model
-from agent_runtime_core.testing.server import OpenAICompatibleServer
+from agent_runtime_core.testing.servers.openai import OpenAICompatibleServer
 from agent_runtime_openai_agents import OpenAIAgentsRuntime
 
 

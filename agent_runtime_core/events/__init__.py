@@ -7,9 +7,9 @@ installed; building one without the extra raises an `ImportError` that names it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_exports
 from .base import TERMINAL_EVENT_TYPES, Event, EventBus, EventType, tool_arguments
 from .memory import InMemoryEventBus
 from .timeline import format_event, format_timeline
@@ -29,13 +29,4 @@ __all__ = [
     "tool_arguments",
 ]
 
-_LAZY_EXPORTS = {"RedisEventBus": ".redis"}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY_EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, {"RedisEventBus": ".redis"})

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from .._lazy import lazy_exports
 from ..errors import ConfigurationError, LLMError
 from .base import BaseLLMClient, LLMClient, LLMResponse, LLMStreamChunk, StreamChunkType, Usage
 
@@ -38,22 +39,13 @@ _PROVIDERS: dict[str, tuple[str, str]] = {
     "anthropic": (".anthropic", "AnthropicClient"),
     "litellm": (".litellm", "LiteLLMClient"),
 }
-_LAZY_EXPORTS = {cls: module for module, cls in _PROVIDERS.values()}
+__getattr__, __dir__ = lazy_exports(__name__, {cls: module for module, cls in _PROVIDERS.values()})
 
 _CACHE_SIZE = 16
 _cache: dict[tuple[str, object, str], LLMClient] = {}
 _cache_lock = threading.Lock()
 
 _override: ContextVar[LLMClient | None] = ContextVar("agent_runtime_llm_override", default=None)
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY_EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
 
 
 @contextlib.contextmanager

@@ -6,9 +6,9 @@ one without the extra raises an `ImportError` that names it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_exports
 from .base import Lease, QueuedRun, RunQueue
 from .memory import InMemoryQueue
 
@@ -17,13 +17,4 @@ if TYPE_CHECKING:
 
 __all__ = ["InMemoryQueue", "Lease", "QueuedRun", "RedisLease", "RedisQueue", "RunQueue"]
 
-_LAZY_EXPORTS = {"RedisQueue": ".redis", "RedisLease": ".redis"}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY_EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, {"RedisQueue": ".redis", "RedisLease": ".redis"})

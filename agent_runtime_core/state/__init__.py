@@ -6,9 +6,9 @@ redis installed; building one without the extra raises an `ImportError` that nam
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_exports
 from .base import StateStore
 from .memory import InMemoryStateStore
 from .sqlite import SQLiteStateStore
@@ -18,13 +18,4 @@ if TYPE_CHECKING:
 
 __all__ = ["InMemoryStateStore", "RedisStateStore", "SQLiteStateStore", "StateStore"]
 
-_LAZY_EXPORTS = {"RedisStateStore": ".redis"}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY_EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, {"RedisStateStore": ".redis"})

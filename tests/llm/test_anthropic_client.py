@@ -31,7 +31,7 @@ from agent_runtime_core.testing import (
     fail,
     reply,
 )
-from agent_runtime_core.testing.anthropic_server import AnthropicCompatibleServer
+from agent_runtime_core.testing.servers.anthropic import AnthropicCompatibleServer
 
 KEY = "sk-ant-test-anthropicclient-SECRET-0123456789"
 TOOLS = [

@@ -21,7 +21,7 @@ from agent_runtime_core.errors import ConfigurationError
 from agent_runtime_core.llm import use_llm_client
 from agent_runtime_core.testing import ScriptedLLMClient
 from agent_runtime_core.testing.conformance import WEATHER_QUESTION, get_weather, weather_model
-from agent_runtime_core.testing.otlp import OTLPReceiver, format_span_tree
+from agent_runtime_core.testing.servers.otlp import OTLPReceiver, format_span_tree
 from agent_runtime_core.tracing import (
     LangfuseTraceSink,
     MultiTraceSink,

@@ -27,7 +27,7 @@ from agent_runtime_core.testing.conformance import (
     tool_arguments,
     weather_model,
 )
-from agent_runtime_core.testing.otlp import format_span_tree
+from agent_runtime_core.testing.servers.otlp import format_span_tree
 from agent_runtime_core.tracing import OpenTelemetryTraceSink, TraceSink
 from agent_runtime_core.tracing._redact import CONTENT_ENV_VAR
 

@@ -11,7 +11,7 @@ import pytest
 import agent_runtime_crewai  # noqa: F401  (telemetry defaults before crewai is imported)
 from agent_runtime_core import AgentRunner, RunnerConfig
 from agent_runtime_core.testing.scripted import ScriptedModel
-from agent_runtime_core.testing.server import OpenAICompatibleServer
+from agent_runtime_core.testing.servers.openai import OpenAICompatibleServer
 
 # `import scenarios` works from the tests (importlib import mode does not put tests/ on sys.path).
 sys.path.insert(0, str(Path(__file__).parent))

@@ -13,7 +13,7 @@ from agent_runtime_core.events.memory import InMemoryEventBus
 from agent_runtime_core.state.memory import InMemoryStateStore
 from agent_runtime_core.testing.conformance import weather_model
 from agent_runtime_core.testing.scripted import ScriptedModel
-from agent_runtime_core.testing.server import OpenAICompatibleServer
+from agent_runtime_core.testing.servers.openai import OpenAICompatibleServer
 
 sys.path.insert(0, str(Path(__file__).parent))  # `import scenarios` (also for the root suite)
 

@@ -14,7 +14,7 @@ from agent_runtime_core import AgentRunner, RunnerConfig
 from agent_runtime_core.events.memory import InMemoryEventBus
 from agent_runtime_core.state.memory import InMemoryStateStore
 from agent_runtime_core.testing.scripted import ScriptedModel
-from agent_runtime_core.testing.server import OpenAICompatibleServer
+from agent_runtime_core.testing.servers.openai import OpenAICompatibleServer
 
 TESTS = Path(__file__).resolve().parent
 

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from agent_runtime_core import AgentRunner
 from agent_runtime_core.testing import OpenAICompatibleServer
 from agent_runtime_core.testing.conformance import weather_model
-from agent_runtime_core.testing.otlp import format_span_tree, span_tree
+from agent_runtime_core.testing.servers.otlp import format_span_tree, span_tree
 from agent_runtime_core.tracing import OpenTelemetryTraceSink
 
 from .test_frameworks import CONFIG, FRAMEWORKS, pytestmark, run_weather  # noqa: F401

@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from agent_runtime_core.testing import RedisServer, RedisServerNotFoundError, find_redis_server
-from agent_runtime_core.testing.redis_server import _bundled
+from agent_runtime_core.testing.servers.redis import _bundled
 
 
 def _alive(pid: int) -> bool:
@@ -121,7 +121,7 @@ def test_bad_options_are_refused() -> None:
 
 def test_command_line_runs_one_until_sigterm(bare_path: Path, tmp_path: Path, subprocess_env: dict[str, str]) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agent_runtime_core.testing.redis_server", "--dir", str(tmp_path / "d")],
+        [sys.executable, "-m", "agent_runtime_core.testing.servers.redis", "--dir", str(tmp_path / "d")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**subprocess_env, "PATH": str(bare_path)},
     )

@@ -26,13 +26,9 @@ from typing import Any
 
 from agent_runtime_core.llm.base import LLMResponse
 from agent_runtime_core.testing.scripted import ScriptedModel, ScriptEntry, split_text
-from agent_runtime_core.testing.server import (
-    Json,
-    OpenAICompatibleServer,
-    _Handler,
-    _HTTPError,
-    _required_str,
-)
+
+from ._http import HTTPError, Json, required_str
+from .openai import OpenAICompatibleServer, _OpenAIHandler
 
 __all__ = ["AnthropicCompatibleServer"]
 
@@ -90,7 +86,7 @@ class AnthropicCompatibleServer(OpenAICompatibleServer):
         return bool(authorization) and hmac.compare_digest(bearer, expected)
 
 
-class _AnthropicHandler(_Handler):
+class _AnthropicHandler(_OpenAIHandler):
     server_version = "agent-runtime-scripted-anthropic/1.0"
 
     def _send_json(self, status: int, body: Json, headers: Mapping[str, str] | None = None) -> None:
@@ -107,27 +103,27 @@ class _AnthropicHandler(_Handler):
         super()._send_json(status, body, headers)
 
     def _dispatch(self, method: str, route: str, body: Any) -> None:
-        app = self.server.app
+        app = self.app
         assert isinstance(app, AnthropicCompatibleServer)
         if not app._key_ok(self.headers.get("x-api-key"), self.headers.get("Authorization")):
-            raise _HTTPError(401, "invalid x-api-key", type="authentication_error")
+            raise HTTPError(401, "invalid x-api-key", type="authentication_error")
         if route == "/messages":
             if method != "POST":
-                raise _HTTPError(405, f"/messages takes POST, not {method}.")
+                raise HTTPError(405, f"/messages takes POST, not {method}.")
             if not isinstance(body, dict):
-                raise _HTTPError(400, "The request body must be a JSON object.")
+                raise HTTPError(400, "The request body must be a JSON object.")
             self._messages(body)
             return
         super()._dispatch(method, route, body)
 
     def _messages(self, body: Json) -> None:
-        app = self.server.app
-        model = _required_str(body, "model")
+        app = self.app
+        model = required_str(body, "model")
         if not isinstance(body.get("max_tokens"), int):
-            raise _HTTPError(400, "max_tokens: Field required")
+            raise HTTPError(400, "max_tokens: Field required")
         raw_messages = body.get("messages")
         if not isinstance(raw_messages, list) or not raw_messages:
-            raise _HTTPError(400, "messages: at least one message is required")
+            raise HTTPError(400, "messages: at least one message is required")
         messages = _to_chat_messages(body.get("system"), raw_messages)
         tools = [
             {
@@ -181,11 +177,11 @@ def _to_chat_messages(system: Any, messages: list[Any]) -> list[Json]:
         chat.append({"role": "system", "content": system_text})
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
-            raise _HTTPError(400, f"messages.{i}.role: must be 'user' or 'assistant'")
+            raise HTTPError(400, f"messages.{i}.role: must be 'user' or 'assistant'")
         content = message.get("content")
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
         if not isinstance(blocks, list):
-            raise _HTTPError(400, f"messages.{i}.content: must be a string or a list of blocks")
+            raise HTTPError(400, f"messages.{i}.content: must be a string or a list of blocks")
         if message["role"] == "assistant":
             text = "".join(
                 b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text"

@@ -27,7 +27,7 @@ from agent_runtime_core.testing.scripted import (
     fail,
     reply,
 )
-from agent_runtime_core.testing.server import OpenAICompatibleServer
+from agent_runtime_core.testing.servers.openai import OpenAICompatibleServer
 
 KEY = "sk-test-loopback-0123456789"
 
