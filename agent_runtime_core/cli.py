@@ -183,8 +183,8 @@ async def _demo_frameworks(args: argparse.Namespace, config: RunnerConfig) -> bo
     from .llm import use_llm_client
     from .llm.base import LLMClient
     from .state.sqlite import SQLiteStateStore
+    from .testing import OpenAICompatibleServer
     from .testing.scripted import ScriptedLLMClient
-    from .testing.server import OpenAICompatibleServer
     from .tracing.sinks import JSONLinesTraceSink
 
     frameworks, missing = _demo.load_frameworks()

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, settings
 
 from agent_runtime_core import _secrets, clear_registry
 from agent_runtime_core.config import reset_config
-from agent_runtime_core.testing.redis_server import RedisServer, RedisServerNotFoundError
+from agent_runtime_core.testing import RedisServer, RedisServerNotFoundError
 
 pytest_plugins = ["pytester"]
 

@@ -24,15 +24,22 @@ MAX_LINES = 600
 # list with [PACKAGE] once the exclusions below are gone.
 #
 # EXCLUDED for now, the rest of agent_runtime_core, because other changes are reworking it:
-# - modules over 600 lines: tools.py, worker.py, persistence/{base,sqlite,file,models}.py;
+# - modules over 600 lines: tools.py, persistence/{base,sqlite,file,models}.py;
 # - the import cycles in KNOWN_CYCLES.
-CHECKED = [f"{PACKAGE}.testing", f"{PACKAGE}.tracing"]
+CHECKED = [
+    f"{PACKAGE}.testing",
+    f"{PACKAGE}.tracing",
+    f"{PACKAGE}._engine",
+    f"{PACKAGE}.distributed",
+    f"{PACKAGE}.queue",
+    f"{PACKAGE}.runner",
+    f"{PACKAGE}.cli",
+]
 
 # Import cycles that exist elsewhere in the tree and are being removed by another change; no other
 # cycle may appear anywhere in the package (test_no_new_import_cycle_in_the_package). Delete an
 # entry once its cycle is gone.
 KNOWN_CYCLES = [
-    [f"{PACKAGE}.runner", f"{PACKAGE}.worker"],
     [f"{PACKAGE}.runtime", f"{PACKAGE}.tools"],
 ]
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from agent_runtime_core.testing.redis_server import RedisServer
+from agent_runtime_core.testing import RedisServer
 
 __all__ = ["RedisServer"]  # `from .conftest import RedisServer`, for the tests' annotations
 
