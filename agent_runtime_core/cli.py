@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .agent import AgentRuntime, RunResult, RunStatus
 from .errors import UserError
 from .events.timeline import format_timeline
 from .runner import AgentRunner, RunnerConfig
-from .runtime import AgentRuntime, RunResult, RunStatus
 from .state.base import StateStore
 
 __all__ = ["main"]

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._json import dumps_bounded
+from .agent import AgentRuntime, RunResult, RunStatus
+from .context import RunContext, _current_context
 from .errors import (
+    ErrorInfo,
     InvalidInputError,
     NonRetriableError,
     RunCancelledError,
@@ -19,16 +22,8 @@ from .errors import (
     UserError,
 )
 from .events.base import Event, EventBus, EventType
+from .messages import validate_messages
 from .registry import get_runtime
-from .runtime import (
-    AgentRuntime,
-    ErrorInfo,
-    RunContext,
-    RunResult,
-    RunStatus,
-    _current_context,
-    validate_messages,
-)
 from .state.base import StateStore
 from .tools import ToolRegistry
 from .tracing import default_trace_sink

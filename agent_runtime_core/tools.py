@@ -42,8 +42,8 @@ from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin, 
 
 from . import _secrets
 from ._json import MAX_ARGUMENT_BYTES, MAX_DEPTH, loads_bounded, value_depth_exceeds
+from .context import RunContext, current_run_context
 from .errors import InvalidInputError, UserError
-from .runtime import RunContext, current_run_context
 
 __all__ = ["Tool", "ToolCallError", "ToolRegistry", "tool"]
 
@@ -1138,3 +1138,6 @@ class ToolRegistry:
 
     def _available(self) -> str:
         return ", ".join(self._tools) or "none"
+
+
+RunContext._tool_registry = ToolRegistry  # what `RunContext.tools` defaults to (context.py cannot import this module)

@@ -44,10 +44,13 @@ from typing import TYPE_CHECKING, Any
 
 from . import _secrets
 from ._json import MAX_DEPTH, dumps_bounded
+from .agent import RunResult, RunStatus
+from .context import RunContext
 from .errors import (
     AgentRuntimeError,
     BackendError,
     CorruptDataError,
+    ErrorInfo,
     InvalidInputError,
     NonRetriableError,
     UserError,
@@ -55,7 +58,6 @@ from .errors import (
 from .events.base import Event, EventType
 from .queue.base import DeadLetter, Lease, QueuedRun, RunQueue
 from .registry import RuntimeNotFoundError, get_runtime
-from .runtime import ErrorInfo, RunContext, RunResult, RunStatus
 from .state.base import MAX_KEY_LENGTH, check_key
 
 if TYPE_CHECKING:
