@@ -7,10 +7,13 @@ Importing this package imports nothing outside the standard library.
 
 from __future__ import annotations
 
+from .agent import AgentRuntime, RunResult, RunStatus
 from .config import RuntimeConfig, configure, get_config
+from .context import RunContext
 from .errors import (
     AgentRuntimeError,
     ConfigurationError,
+    ErrorInfo,
     NonRetriableError,
     RunCancelledError,
     RunError,
@@ -27,7 +30,6 @@ from .registry import (
     unregister_runtime,
 )
 from .runner import AgentRunner, RunnerConfig
-from .runtime import AgentRuntime, ErrorInfo, RunContext, RunResult, RunStatus
 from .tools import Tool, ToolCallError, ToolRegistry, tool
 from .tracing.base import TraceSink
 

@@ -7,9 +7,10 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .agent import AgentRuntime, RunResult
+from .context import RunContext
 from .events.base import Event, EventType, tool_arguments
 from .llm import get_llm_client
-from .runtime import AgentRuntime, RunContext, RunResult
 from .tools import Tool, ToolRegistry
 
 __all__ = ["FRAMEWORKS", "DemoToolAgent", "demo_script", "demo_tools", "format_side_by_side", "load_frameworks"]

@@ -18,6 +18,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from .agent import AgentRuntime, RunResult, RunStatus
 from .config import get_config
 from .distributed import (
     Worker,
@@ -34,7 +35,6 @@ from .distributed.worker import _show
 from .errors import UserError
 from .events.timeline import format_event, format_timeline
 from .runner import AgentRunner, RunnerConfig
-from .runtime import AgentRuntime, RunResult, RunStatus
 from .state.base import StateStore
 
 __all__ = ["main"]

@@ -2,10 +2,14 @@
 
 One root, `AgentRuntimeError`, split in two: `UserError` when the library is used wrongly (fix the
 call), `RunError` when a run failed (the runner records it on the run). Messages say what went wrong
-and what to do about it.
+and what to do about it. `ErrorInfo` is how a failure is recorded: a value safe to store and show.
 """
 
 from __future__ import annotations
+
+import traceback as _traceback
+from dataclasses import dataclass, field
+from typing import Any
 
 from ._secrets import redact
 
@@ -14,6 +18,7 @@ __all__ = [
     "BackendError",
     "ConfigurationError",
     "CorruptDataError",
+    "ErrorInfo",
     "InvalidInputError",
     "LLMError",
     "NonRetriableError",
@@ -110,3 +115,71 @@ class LLMError(AgentRuntimeError):
         """The provider's error code, e.g. `rate_limit_exceeded`."""
         self.error_type = error_type
         """The provider's error type, e.g. `invalid_request_error`."""
+
+
+@dataclass
+class ErrorInfo:
+    """Why a run (or a step, or a tool call) failed, in a form safe to store and show.
+
+    Messages and tracebacks are redacted: no configured secret or key-shaped string survives.
+    """
+
+    type: str
+    """The exception's class name, e.g. `RunTimeoutError`."""
+    message: str
+    """What went wrong."""
+    retriable: bool = True
+    """Whether trying again may help."""
+    traceback: str | None = None
+    """The formatted traceback, when there was one."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """Anything else worth keeping (the step, the attempt, ...)."""
+
+    def __post_init__(self) -> None:
+        self.message = redact(self.message)
+        if self.traceback:
+            self.traceback = redact(self.traceback)
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, *, retriable: bool | None = None) -> ErrorInfo:
+        """Describe `exc`. It is retriable unless it is a `NonRetriableError`, carries
+        `retriable=False` (e.g. an `LLMError` for a 400 or 401), or the caller says otherwise."""
+        if retriable is None:
+            retriable = _is_retriable(exc)
+        tb = "".join(_traceback.format_exception(type(exc), exc, exc.__traceback__))
+        message = str(exc) or type(exc).__name__
+        return cls(type=type(exc).__name__, message=message, retriable=retriable, traceback=tb)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the traceback included)."""
+        return {
+            "type": self.type,
+            "message": self.message,
+            "retriable": self.retriable,
+            "traceback": self.traceback,
+            "details": self.details,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ErrorInfo:
+        """Read back what `to_dict` wrote."""
+        return cls(
+            type=str(data.get("type", "Error")),
+            message=str(data.get("message", "")),
+            retriable=bool(data.get("retriable", True)),
+            traceback=data.get("traceback"),
+            details=dict(data.get("details") or {}),
+        )
+
+
+def _is_retriable(exc: BaseException) -> bool:
+    """Whether trying again may help: not for `NonRetriableError`, an explicit `retriable=False`,
+    or an HTTP client error (4xx other than 408/409/429) from any SDK that exposes `status_code`."""
+    flag = getattr(exc, "retriable", None)
+    if isinstance(flag, bool):
+        return flag
+    if isinstance(exc, NonRetriableError):
+        return False
+    status = getattr(exc, "status_code", None)
+    client_error = isinstance(status, int) and 400 <= status < 500 and status not in (408, 409, 429)
+    return not client_error

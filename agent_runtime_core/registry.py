@@ -5,8 +5,8 @@ from __future__ import annotations
 import difflib
 import threading
 
+from .agent import AgentRuntime
 from .errors import UserError
-from .runtime import AgentRuntime
 
 __all__ = ["clear_registry", "get_runtime", "list_runtimes", "register_runtime", "unregister_runtime"]
 

@@ -17,13 +17,13 @@ from ._engine.backends import default_event_bus, default_queue, default_state_st
 from ._engine.config import RunnerConfig
 from ._engine.execution import RunEngine
 from ._json import dumps_bounded
+from .agent import AgentRuntime, RunResult
 from .config import get_config
 from .distributed import client
 from .errors import UserError
 from .events.base import Event, EventBus, EventType
 from .queue.base import RunQueue
 from .registry import get_runtime
-from .runtime import AgentRuntime, RunResult
 from .state.base import StateStore
 from .tracing import default_trace_sink
 from .tracing.base import TraceSink

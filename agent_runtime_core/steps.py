@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import RunCancelledError, StepError, UserError
+from .context import RunContext, _current_step
+from .errors import ErrorInfo, RunCancelledError, StepError, UserError
 from .events.base import EventType
-from .runtime import ErrorInfo, RunContext, _current_step
 
 __all__ = ["Step", "StepExecutor"]
 

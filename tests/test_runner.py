@@ -23,9 +23,9 @@ from agent_runtime_core import (
     UserError,
     register_runtime,
 )
+from agent_runtime_core.context import current_run_context
 from agent_runtime_core.errors import InvalidInputError
 from agent_runtime_core.events import InMemoryEventBus
-from agent_runtime_core.runtime import current_run_context
 from agent_runtime_core.state import InMemoryStateStore
 from agent_runtime_core.testing.hostile import hostile_json_text, json_values
 

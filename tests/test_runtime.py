@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from agent_runtime_core import ErrorInfo, EventType, NonRetriableError, RunContext
+from agent_runtime_core.context import current_run_context, use_run_context
 from agent_runtime_core.errors import InvalidInputError, LLMError
 from agent_runtime_core.events import Event, tool_arguments
-from agent_runtime_core.runtime import current_run_context, use_run_context
 
 
 class HTTPError(Exception):

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent_runtime_core import runtime as runtime_module
+from agent_runtime_core import context as runtime_module
+from agent_runtime_core.context import RunContext
 from agent_runtime_core.errors import UserError
-from agent_runtime_core.runtime import RunContext
 from agent_runtime_core.testing.hostile import hostile_bytes, hostile_json_text
 from agent_runtime_core.tools import Tool, ToolCallError, ToolRegistry, tool
 

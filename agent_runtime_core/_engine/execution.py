@@ -9,7 +9,10 @@ import logging
 import uuid
 from typing import Any
 
+from ..agent import AgentRuntime, RunResult
+from ..context import RunContext, _current_context
 from ..errors import (
+    ErrorInfo,
     InvalidInputError,
     NonRetriableError,
     RunCancelledError,
@@ -17,7 +20,6 @@ from ..errors import (
     UserError,
 )
 from ..events.base import Event, EventBus
-from ..runtime import AgentRuntime, ErrorInfo, RunContext, RunResult, _current_context
 from ..state.base import StateStore
 from ..tools import ToolRegistry
 from ..tracing.base import TraceSink

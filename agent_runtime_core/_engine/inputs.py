@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidInputError
-from ..runtime import validate_messages
+from ..messages import validate_messages
 
 __all__ = ["parse_input"]
 

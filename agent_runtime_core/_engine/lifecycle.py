@@ -12,9 +12,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..errors import AgentRuntimeError
+from ..agent import RunResult, RunStatus
+from ..context import RunContext
+from ..errors import AgentRuntimeError, ErrorInfo
 from ..events.base import Event, EventBus, EventType
-from ..runtime import ErrorInfo, RunContext, RunResult, RunStatus
 
 __all__ = ["cancelled", "failed", "not_executed", "retrying", "returned", "started"]
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..runtime import ErrorInfo, RunResult, RunStatus
+from ..agent import RunResult, RunStatus
+from ..errors import ErrorInfo
 from ..state.base import MAX_KEY_LENGTH, StateStore
 
 __all__ = [

@@ -18,10 +18,10 @@ from .._engine import results
 from .._engine.inputs import parse_input
 from .._engine.results import MAX_RUN_ID_LENGTH, result_key
 from .._json import MAX_DEPTH, dumps_bounded
+from ..agent import RunResult
 from ..errors import InvalidInputError, UserError
 from ..events.base import BlockingEventReader, Event
 from ..queue.base import DeadLetter, QueuedRun
-from ..runtime import RunResult
 from ..state.base import check_key
 from ._local import local_cancels, local_workers
 

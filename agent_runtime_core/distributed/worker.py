@@ -32,10 +32,17 @@ from typing import TYPE_CHECKING, Any
 from .. import _secrets
 from .._engine import lifecycle
 from .._engine.results import RESULT_KEY_PREFIX, get_result, result_key, result_to_dict
-from ..errors import BackendError, CorruptDataError, InvalidInputError, NonRetriableError, UserError
+from ..agent import RunResult, RunStatus
+from ..errors import (
+    BackendError,
+    CorruptDataError,
+    ErrorInfo,
+    InvalidInputError,
+    NonRetriableError,
+    UserError,
+)
 from ..queue.base import Lease, QueuedRun, RunQueue
 from ..registry import RuntimeNotFoundError, get_runtime
-from ..runtime import ErrorInfo, RunResult, RunStatus
 from ..state.base import check_key, dumps
 from ._local import local_workers, pop_local_cancel
 from .client import DEFAULT_MAX_INPUT_BYTES

@@ -17,8 +17,9 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
+from ..context import current_run_context
+from ..errors import ErrorInfo
 from ..events.base import EventType
-from ..runtime import ErrorInfo, current_run_context
 
 __all__ = [
     "BaseLLMClient",

@@ -6,24 +6,19 @@ Start with `PersistenceManager(PersistenceConfig(project_dir=...))`; see docs/pe
 
 from __future__ import annotations
 
+from .audit import AuditStore
 from .base import (
     LOOKUP_ORDER,
-    AuditStore,
-    ConversationStore,
     CorruptStoreError,
-    KnowledgeStore,
-    MemoryStore,
-    PreferencesStore,
     RecordNotFoundError,
     Scope,
     ScopeDirs,
     StoreVersionError,
-    TaskStore,
     check_key,
     coerce_id,
     coerce_scope,
-    cosine_similarity,
 )
+from .conversations import ConversationStore
 from .file import (
     FileAuditStore,
     FileConversationStore,
@@ -32,12 +27,14 @@ from .file import (
     FilePreferencesStore,
     FileTaskStore,
 )
+from .knowledge import KnowledgeStore, cosine_similarity
 from .manager import (
     PersistenceConfig,
     PersistenceManager,
     configure_persistence,
     get_persistence_manager,
 )
+from .memory import MemoryStore, PreferencesStore
 from .models import (
     AuditEntry,
     AuditEventType,
@@ -65,6 +62,7 @@ from .sqlite import (
     SQLitePreferencesStore,
     SQLiteTaskStore,
 )
+from .tasks import TaskStore
 
 __all__ = [
     "LOOKUP_ORDER",

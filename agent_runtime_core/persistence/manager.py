@@ -25,15 +25,12 @@ from typing import Any, Literal, TypeVar
 
 from agent_runtime_core.errors import ConfigurationError
 
-from .base import (
-    AuditStore,
-    ConversationStore,
-    KnowledgeStore,
-    MemoryStore,
-    PreferencesStore,
-    ScopeDirs,
-    TaskStore,
-)
+from .audit import AuditStore
+from .base import ScopeDirs
+from .conversations import ConversationStore
+from .knowledge import KnowledgeStore
+from .memory import MemoryStore, PreferencesStore
+from .tasks import TaskStore
 
 __all__ = [
     "PersistenceConfig",

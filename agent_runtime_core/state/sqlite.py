@@ -19,10 +19,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .. import _sqlite
 from ..errors import BackendError
 from .base import check_key, dumps, loads
 
@@ -50,21 +50,6 @@ CREATE TABLE IF NOT EXISTS kv (
 """
 
 
-def _retry_locked(fn: Callable[[], None], timeout: float) -> None:
-    """Run `fn`, retrying while another process holds the lock. Switching a new file to WAL
-    fails at once with "database is locked" (SQLite's busy handler does not cover it)."""
-    deadline = time.monotonic() + timeout
-    delay = 0.005
-    while True:
-        try:
-            return fn()
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() >= deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
-
-
 class SQLiteStateStore:
     """Checkpoints and values in a SQLite file at `db_path` (created with its folder if missing).
 
@@ -79,12 +64,10 @@ class SQLiteStateStore:
         busy_timeout_seconds: float = 30.0,
         synchronous: str = "NORMAL",
     ) -> None:
-        if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-            raise ValueError(f"`synchronous` must be OFF, NORMAL, FULL or EXTRA; got {synchronous!r}.")
+        self._synchronous = _sqlite.check_synchronous(synchronous)
         self.db_path = str(db_path)
         self._busy_timeout = busy_timeout_seconds
-        self._synchronous = synchronous.upper()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-runtime-sqlite")
+        self._executor = _sqlite.single_thread("agent-runtime-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._closed = False
         self._init_lock = threading.Lock()
@@ -101,38 +84,15 @@ class SQLiteStateStore:
 
     def _connect(self) -> sqlite3.Connection:
         with self._init_lock:
-            if self._conn is not None:
-                return self._conn
-            if self.db_path != ":memory:":
-                Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.db_path,
-                timeout=self._busy_timeout,
-                isolation_level=None,  # autocommit: each statement is one transaction
-                check_same_thread=False,
-            )
-            try:
-                _retry_locked(lambda: self._prepare(conn), self._busy_timeout)
-            except BaseException:
-                conn.close()
-                raise
-            self._conn = conn
-            return conn
-
-    def _prepare(self, conn: sqlite3.Connection) -> None:
-        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
-        if self.db_path != ":memory:":
-            conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > _SCHEMA_VERSION:
-            raise BackendError(
-                f"{self.db_path} was written by a newer agent-runtime-core (schema "
-                f"{version} > {_SCHEMA_VERSION}); upgrade agent-runtime-core to open it."
-            )
-        conn.executescript(_SCHEMA)
-        if version < _SCHEMA_VERSION:
-            conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+            if self._conn is None:
+                self._conn = _sqlite.connect(
+                    self.db_path,
+                    busy_timeout=self._busy_timeout,
+                    synchronous=self._synchronous,
+                    schema=_SCHEMA,
+                    schema_version=_SCHEMA_VERSION,
+                )
+            return self._conn
 
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         try:

@@ -22,8 +22,8 @@ import json
 import re
 from collections.abc import Sequence
 
+from ..agent import RunResult, RunStatus
 from ..events.base import TERMINAL_EVENT_TYPES, Event, EventType, tool_arguments
-from ..runtime import RunResult, RunStatus
 from .scripted import ScriptedModel, ScriptRequest, Turn, call_tool, reply
 
 __all__ = [

@@ -7,10 +7,11 @@ import contextvars
 from collections.abc import Sequence
 from typing import Any
 
+from ..agent import AgentRuntime, RunResult
+from ..context import RunContext, _current_context
 from ..events.base import Event, EventType
 from ..llm import use_llm_client
 from ..llm.base import BaseLLMClient, LLMClient, LLMResponse, Usage
-from ..runtime import AgentRuntime, RunContext, RunResult, _current_context
 from ..state.memory import InMemoryStateStore
 from ..tools import ToolRegistry
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from agent_runtime_core.config import reset_config
-from agent_runtime_core.errors import ConfigurationError
+from agent_runtime_core.context import RunContext, use_run_context
+from agent_runtime_core.errors import ConfigurationError, ErrorInfo
 from agent_runtime_core.events.base import Event, EventType
 from agent_runtime_core.llm import get_llm_client
 from agent_runtime_core.llm.anthropic import (
@@ -22,7 +23,6 @@ from agent_runtime_core.llm.anthropic import (
     to_anthropic_tools,
 )
 from agent_runtime_core.llm.base import LLMClient, StreamChunkType
-from agent_runtime_core.runtime import ErrorInfo, RunContext, use_run_context
 from agent_runtime_core.testing import (
     ScriptedLLMClient,
     ScriptedModel,

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
+from agent_runtime_core.context import RunContext, use_run_context
+from agent_runtime_core.errors import ErrorInfo
 from agent_runtime_core.events.base import Event, EventType
 from agent_runtime_core.llm import get_llm_client
 from agent_runtime_core.llm.base import LLMClient, StreamChunkType
 from agent_runtime_core.llm.litellm import LiteLLMClient, LLMError
-from agent_runtime_core.runtime import ErrorInfo, RunContext, use_run_context
 from agent_runtime_core.testing import (
     OpenAICompatibleServer,
     ScriptedModel,

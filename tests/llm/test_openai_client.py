@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from agent_runtime_core.config import configure, reset_config
-from agent_runtime_core.errors import AgentRuntimeError, ConfigurationError
+from agent_runtime_core.context import RunContext, _current_context
+from agent_runtime_core.errors import AgentRuntimeError, ConfigurationError, ErrorInfo
 from agent_runtime_core.events.base import Event, EventType
 from agent_runtime_core.llm.base import LLMClient, StreamChunkType
 from agent_runtime_core.llm.openai import LLMError, OpenAIClient
-from agent_runtime_core.runtime import ErrorInfo, RunContext, _current_context
 from agent_runtime_core.testing.scripted import (
     ScriptedLLMClient,
     ScriptedModel,

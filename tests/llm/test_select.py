@@ -36,7 +36,7 @@ async def test_overlapping_model_calls_of_one_run_are_told_apart_by_span_id() ->
     import asyncio
 
     from agent_runtime_core import EventType
-    from agent_runtime_core.runtime import use_run_context
+    from agent_runtime_core.context import use_run_context
     from agent_runtime_core.testing import (
         ScriptedLLMClient,
         ScriptedModel,

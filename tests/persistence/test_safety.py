@@ -31,7 +31,7 @@ from agent_runtime_core.persistence import (
     Task,
     check_key,
 )
-from agent_runtime_core.persistence import file as file_module
+from agent_runtime_core.persistence import _file_base as file_module
 from agent_runtime_core.testing.hostile import hostile_keys
 
 TRAVERSAL = ["../x", "../../escape", "/etc/passwd", "a\x00b", "..", "a/../../b", "C:\\x"]

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from agent_runtime_core.context import RunContext, _current_context
 from agent_runtime_core.errors import NonRetriableError
 from agent_runtime_core.events.base import Event, EventType
 from agent_runtime_core.llm.base import LLMClient, StreamChunkType
 from agent_runtime_core.llm.openai import LLMError
-from agent_runtime_core.runtime import RunContext, _current_context
 from agent_runtime_core.testing.scripted import (
     ScriptedFailure,
     ScriptedLLMClient,

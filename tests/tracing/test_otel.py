@@ -16,9 +16,10 @@ from opentelemetry.trace import StatusCode
 
 from agent_runtime_core import AgentRunner, RunnerConfig, RunStatus, Tool, ToolRegistry
 from agent_runtime_core._demo import DemoToolAgent
+from agent_runtime_core.agent import AgentRuntime, RunResult
+from agent_runtime_core.context import RunContext, _current_step
 from agent_runtime_core.events.base import EventType
 from agent_runtime_core.llm import get_llm_client, use_llm_client
-from agent_runtime_core.runtime import AgentRuntime, RunContext, RunResult, _current_step
 from agent_runtime_core.testing import ScriptedLLMClient, ScriptedModel, call_tool, fail, reply
 from agent_runtime_core.testing.conformance import (
     WEATHER_QUESTION,

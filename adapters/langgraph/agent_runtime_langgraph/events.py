@@ -46,13 +46,13 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessageChunk
 from langchain_core.tracers._streaming import _StreamingCallbackHandler
 
+from agent_runtime_core.errors import ErrorInfo
 from agent_runtime_core.events.base import EventType, tool_arguments
-from agent_runtime_core.runtime import ErrorInfo
 
 if TYPE_CHECKING:
     from langchain_core.outputs import LLMResult
 
-    from agent_runtime_core.runtime import RunContext
+    from agent_runtime_core.context import RunContext
 
 __all__ = ["CallbackBridge", "EventTranslator", "message_text", "tool_arguments"]
 

@@ -17,9 +17,10 @@ from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 from langgraph.types import Command, StateSnapshot
 
+from agent_runtime_core.agent import AgentRuntime, RunResult
+from agent_runtime_core.context import RunContext
 from agent_runtime_core.errors import NonRetriableError, RunCancelledError
 from agent_runtime_core.events.base import EventType
-from agent_runtime_core.runtime import AgentRuntime, RunContext, RunResult
 
 from .events import CallbackBridge, EventTranslator, _jsonable, message_text
 from .saver import DEFAULT_KEY_PREFIX, StateStoreSaver

@@ -58,12 +58,12 @@ from openai.types.responses import ResponseFunctionToolCall
 
 from agent_runtime_core import AgentRuntime, RunContext, RunResult
 from agent_runtime_core.errors import (
+    ErrorInfo,
     InvalidInputError,
     NonRetriableError,
     RunCancelledError,
 )
 from agent_runtime_core.events.base import EventType, tool_arguments
-from agent_runtime_core.runtime import ErrorInfo
 
 from ._convert import items_to_messages, jsonable, messages_to_items, text_of
 

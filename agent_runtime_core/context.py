@@ -1,165 +1,27 @@
-"""What an agent is (`AgentRuntime`), what it gets (`RunContext`) and what it returns (`RunResult`)."""
+"""What an agent gets for one run (`RunContext`), and the run and step executing in this task.
+
+The runner makes each run's context current (`use_run_context`), so that code called by the agent
+(model clients, tools) finds it with `current_run_context()` without being handed it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import time
-import traceback as _traceback
 import uuid
-from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from . import _secrets
-from .errors import InvalidInputError, NonRetriableError
 from .events.base import Event, EventType
+from .messages import validate_messages
 
 if TYPE_CHECKING:
     from .state.base import StateStore
     from .tools import ToolRegistry
 
-__all__ = [
-    "AgentRuntime",
-    "use_run_context",
-    "ErrorInfo",
-    "RunContext",
-    "RunResult",
-    "RunStatus",
-    "current_run_context",
-    "current_step",
-]
-
-
-class RunStatus(enum.StrEnum):
-    """Where a run stands."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    INTERRUPTED = "interrupted"
-
-
-@dataclass
-class ErrorInfo:
-    """Why a run (or a step, or a tool call) failed, in a form safe to store and show.
-
-    Messages and tracebacks are redacted: no configured secret or key-shaped string survives.
-    """
-
-    type: str
-    """The exception's class name, e.g. `RunTimeoutError`."""
-    message: str
-    """What went wrong."""
-    retriable: bool = True
-    """Whether trying again may help."""
-    traceback: str | None = None
-    """The formatted traceback, when there was one."""
-    details: dict[str, Any] = field(default_factory=dict)
-    """Anything else worth keeping (the step, the attempt, ...)."""
-
-    def __post_init__(self) -> None:
-        self.message = _secrets.redact(self.message)
-        if self.traceback:
-            self.traceback = _secrets.redact(self.traceback)
-
-    @classmethod
-    def from_exception(cls, exc: BaseException, *, retriable: bool | None = None) -> ErrorInfo:
-        """Describe `exc`. It is retriable unless it is a `NonRetriableError`, carries
-        `retriable=False` (e.g. an `LLMError` for a 400 or 401), or the caller says otherwise."""
-        if retriable is None:
-            retriable = _is_retriable(exc)
-        tb = "".join(_traceback.format_exception(type(exc), exc, exc.__traceback__))
-        message = str(exc) or type(exc).__name__
-        return cls(type=type(exc).__name__, message=message, retriable=retriable, traceback=tb)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (the traceback included)."""
-        return {
-            "type": self.type,
-            "message": self.message,
-            "retriable": self.retriable,
-            "traceback": self.traceback,
-            "details": self.details,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ErrorInfo:
-        """Read back what `to_dict` wrote."""
-        return cls(
-            type=str(data.get("type", "Error")),
-            message=str(data.get("message", "")),
-            retriable=bool(data.get("retriable", True)),
-            traceback=data.get("traceback"),
-            details=dict(data.get("details") or {}),
-        )
-
-
-def _is_retriable(exc: BaseException) -> bool:
-    """Whether trying again may help: not for `NonRetriableError`, an explicit `retriable=False`,
-    or an HTTP client error (4xx other than 408/409/429) from any SDK that exposes `status_code`."""
-    flag = getattr(exc, "retriable", None)
-    if isinstance(flag, bool):
-        return flag
-    if isinstance(exc, NonRetriableError):
-        return False
-    status = getattr(exc, "status_code", None)
-    client_error = isinstance(status, int) and 400 <= status < 500 and status not in (408, 409, 429)
-    return not client_error
-
-
-@dataclass
-class RunResult:
-    """What a run produced. Agents return it; the runner fills in `run_id`, `status`, `attempts`."""
-
-    final_output: dict[str, Any] = field(default_factory=dict)
-    """Structured output, e.g. `{"response": "..."}`."""
-    final_messages: list[dict[str, Any]] | None = None
-    """The conversation at the end of the run, OpenAI-style message dicts."""
-    error: ErrorInfo | None = None
-    """Set when the run failed or was cancelled."""
-    run_id: str | None = None
-    """The run's id (set by the runner)."""
-    status: RunStatus | None = None
-    """How the run ended (set by the runner)."""
-    attempts: int = 0
-    """How many attempts the runner made (set by the runner)."""
-    interrupt: dict[str, Any] | None = None
-    """Set by an agent that pauses for a human: the question to ask. The run ends INTERRUPTED."""
-
-    @property
-    def succeeded(self) -> bool:
-        """True when the run finished without error."""
-        return self.status is RunStatus.SUCCEEDED if self.status else self.error is None
-
-
-class AgentRuntime(ABC):
-    """The base class of every agent: give it a `key` and implement `run`.
-
-    Adapters wrap a LangGraph graph, a CrewAI crew or an OpenAI agent as an `AgentRuntime`, so the
-    same runner, events and persistence serve them all.
-    """
-
-    @property
-    @abstractmethod
-    def key(self) -> str:
-        """Unique identifier for this agent (used by the registry and on every event)."""
-
-    @abstractmethod
-    async def run(self, ctx: RunContext) -> RunResult:
-        """Execute the agent for one run. Raise to fail the attempt (the runner may retry)."""
-
-    def __repr__(self) -> str:
-        try:
-            key = self.key
-        except Exception:  # a half-built subclass must still have a repr
-            key = "?"
-        return f"<{type(self).__name__} key={key!r}>"
+__all__ = ["RunContext", "current_run_context", "current_step", "use_run_context"]
 
 
 _current_context: ContextVar[RunContext | None] = ContextVar("agent_runtime_run", default=None)
@@ -195,28 +57,15 @@ async def _discard(event: Event) -> None:
     return None
 
 
-def validate_messages(messages: Any) -> list[dict[str, Any]]:
-    """Check that `messages` is a list of OpenAI-style message dicts; raise `InvalidInputError`."""
-    if messages is None:
-        return []
-    if not isinstance(messages, list):
-        raise InvalidInputError(
-            f"`messages` must be a list of message dicts; got {type(messages).__name__}."
-        )
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise InvalidInputError(f"`messages[{i}]` must be a dict; got {type(message).__name__}.")
-        role = message.get("role")
-        if not isinstance(role, str) or not role:
-            raise InvalidInputError(f"`messages[{i}]` needs a string `role`, e.g. 'user'.")
-    return messages
-
-
 class RunContext:
     """Everything an agent gets for one run: its input, and the means to report and persist.
 
     The runner builds one per run; tests build one with `create_test_context()`.
     """
+
+    _tool_registry: ClassVar[type[ToolRegistry] | None] = None
+    # The class of the empty registry `tools` defaults to. The `tools` package imports this module,
+    # so this module does not import it: `agent_runtime_core.tools` sets this when it loads.
 
     def __init__(
         self,
@@ -266,9 +115,10 @@ class RunContext:
     def tools(self) -> ToolRegistry:
         """Tools available to the agent (an empty registry unless the agent has `tools`)."""
         if self._tools is None:
-            from .tools import ToolRegistry
-
-            self._tools = ToolRegistry()
+            registry = RunContext._tool_registry
+            if registry is None:  # only if something imported this module but not the package
+                raise RuntimeError("Import agent_runtime_core before using RunContext.tools.")
+            self._tools = registry()
         return self._tools
 
     @tools.setter
