@@ -3,7 +3,7 @@
 Each scenario is a scripted model plus what a run of it must produce. An adapter's tests build the
 scenario natively in their framework, point the framework's real client at an
 `OpenAICompatibleServer` serving `scenario.model()`, run it through `AgentRunner`, and call
-`check_run(...)`. The grammar is the one of ARCHITECTURE.md:
+`check_run(...)`. The grammar is the one of docs/architecture.md ("The path of a run"):
 
     RUN_STARTED ( STEP_STARTED ... STEP_COMPLETED )* ... RUN_SUCCEEDED | RUN_FAILED | ...
 
