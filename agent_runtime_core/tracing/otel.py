@@ -587,6 +587,13 @@ class OpenTelemetryTraceSink(TraceSink):
             timestamp=_ns(event),
         )
 
+    def _on_custom(self, run: _Run, run_id: str, event: dict[str, Any]) -> None:
+        payload = event.get("payload") or {}
+        attributes = {"agent_runtime.custom.name": str(payload.get("name") or "")}
+        if self.record_content and "data" in payload:
+            attributes["agent_runtime.custom.data"] = redacted_text(payload["data"])
+        self._parent(run, event.get("step")).add_event("agent_runtime.custom", attributes, timestamp=_ns(event))
+
 
 _HANDLERS = {
     "run.started": OpenTelemetryTraceSink._on_run_started,
@@ -607,4 +614,5 @@ _HANDLERS = {
     "tool.result": OpenTelemetryTraceSink._on_tool_result,
     "assistant.message": OpenTelemetryTraceSink._on_assistant_message,
     "checkpoint": OpenTelemetryTraceSink._on_checkpoint,
+    "custom": OpenTelemetryTraceSink._on_custom,
 }
