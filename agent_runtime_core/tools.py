@@ -30,7 +30,6 @@ import enum
 import functools
 import inspect
 import json
-import logging
 import math
 import re
 import traceback as _traceback
@@ -42,12 +41,13 @@ from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin, 
 
 from . import _secrets
 from ._json import MAX_ARGUMENT_BYTES, MAX_DEPTH, loads_bounded, value_depth_exceeds
+from ._redaction import get_logger
 from .errors import InvalidInputError, UserError
 from .runtime import RunContext, current_run_context
 
 __all__ = ["Tool", "ToolCallError", "ToolRegistry", "tool"]
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 _NAME_RE: Final = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 # A model's arguments over 1 MB (`_json.MAX_ARGUMENT_BYTES`), nested deeper than 128 levels

@@ -16,11 +16,13 @@ that is the same for every framework:
   events.
 
 The value helpers (`message_text`, `to_jsonable`, `usage_of`, `result_text`, `error_info`) are
-exported too, for the framework-facing part of an adapter. docs/adapters.md shows a whole adapter.
+exported too, for the framework-facing part of an adapter. `get_logger(name)` gives an adapter a
+logger whose records are redacted. docs/adapters.md shows a whole adapter.
 """
 
 from __future__ import annotations
 
+from .._redaction import get_logger
 from ..events import tool_arguments
 from ._recorder import INNERMOST, RunRecorder, StepRef, Usage
 from ._values import error_info, error_text, message_text, result_text, to_jsonable, usage_of
@@ -32,6 +34,7 @@ __all__ = [
     "Usage",
     "error_info",
     "error_text",
+    "get_logger",
     "message_text",
     "result_text",
     "to_jsonable",
