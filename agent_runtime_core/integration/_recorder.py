@@ -329,16 +329,17 @@ class RunRecorder:
         error: BaseException | ErrorInfo | str | None = None,
         name: str | None = None,
         arguments: Any = None,
+        step: StepRef = INNERMOST,
         **extra: Any,
     ) -> bool:
         """The tool returned `result` (text, or anything: see `result_text`) or failed with
         `error`: TOOL_RESULT. A call not reported (e.g. made before a resume) gets its TOOL_CALL
-        first, with `name` and `arguments`; False (no event) when it was answered already."""
+        first, with `name`, `arguments` and `step`; False (no event) when it was answered already."""
         item = self._open.get(("tool", call_id))
         if item is None:
             if ("tool", call_id) in self._closed:
                 return False
-            await self.tool_call(name or "tool", arguments, call_id=call_id)
+            await self.tool_call(name or "tool", arguments, call_id=call_id, step=step)
             item = self._open[("tool", call_id)]
         self._take("tool", call_id)
         payload: dict[str, Any] = {"tool_call_id": call_id, "name": item.name, **extra}
