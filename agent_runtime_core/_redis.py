@@ -14,7 +14,6 @@ extend), and a lost reply to a dequeue only delays that run until its lease expi
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -22,6 +21,7 @@ from types import ModuleType
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from ._redaction import get_logger
 from ._secrets import MASK, redact, register_secret
 from .errors import BackendError, UserError
 
@@ -32,7 +32,7 @@ __all__ = [
     "safe_url",
 ]
 
-logger = logging.getLogger("agent_runtime_core.redis")
+logger = get_logger("agent_runtime_core.redis")
 
 T = TypeVar("T")
 

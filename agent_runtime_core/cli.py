@@ -18,6 +18,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._redaction import get_logger
 from .agent import AgentRuntime, RunResult, RunStatus
 from .config import get_config
 from .distributed import (
@@ -39,7 +40,7 @@ from .state.base import StateStore
 
 __all__ = ["main"]
 
-logger = logging.getLogger("agent_runtime_core.worker")
+logger = get_logger("agent_runtime_core.worker")
 
 
 def _build_parser() -> argparse.ArgumentParser:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ._redaction import EventRedactor, refresh_configured_secrets
 from .events.base import Event, EventType
 from .messages import validate_messages
 
@@ -104,6 +105,8 @@ class RunContext:
         self._emit_lock = asyncio.Lock()
         self._cancel_requested = False
         self._cancel_event: asyncio.Event | None = None
+        self._redactor = EventRedactor()
+        refresh_configured_secrets()  # the keys of the configuration as it is now are masked
 
     def __repr__(self) -> str:
         return (
@@ -144,7 +147,12 @@ class RunContext:
         step: str | None = None,
         span_id: str | None = None,
     ) -> Event:
-        """Emit an event on the run's stream and return it. `step` defaults to the current step."""
+        """Emit an event on the run's stream and return it. `step` defaults to the current step.
+
+        The payload is redacted on the way out (secrets masked; the dict given is not changed). A
+        streamed ASSISTANT_DELTA whose end could begin a secret has that end held back and sent
+        with the next delta of its `span_id` (or, as a delta of its own, before that span's next
+        other event or the run's end), so its text may differ from the text given."""
         if not isinstance(event_type, EventType):
             try:
                 event_type = EventType(event_type)
@@ -155,19 +163,23 @@ class RunContext:
             payload = {}
         elif not isinstance(payload, dict):
             raise TypeError(f"Event payload must be a dict; got {type(payload).__name__}.")
+        if step is None:
+            step = _current_step.get()
         async with self._emit_lock:  # seq order == publish order, even for concurrent emitters
-            seq = self._seq + 1
-            event = Event(
-                self.run_id,
-                seq,
-                event_type,
-                time.time(),
-                payload,
-                step if step is not None else _current_step.get(),
-                span_id,
-            )
-            await self._publish(event)
-            self._seq = seq  # only once stored: a failed publish leaves no gap behind
+            # The redaction boundary: no payload leaves the run unredacted (see `_redaction`).
+            payload, held = self._redactor.payload(event_type, payload, span_id, step)
+            for held_span, held_step, text in held:  # streamed text held back, then completed
+                if text:
+                    await self._publish_new(EventType.ASSISTANT_DELTA, {"text": text}, held_step, held_span)
+            return await self._publish_new(event_type, payload, step, span_id)
+
+    async def _publish_new(
+        self, event_type: EventType, payload: dict[str, Any], step: str | None, span_id: str | None
+    ) -> Event:
+        seq = self._seq + 1
+        event = Event(self.run_id, seq, event_type, time.time(), payload, step, span_id)
+        await self._publish(event)
+        self._seq = seq  # only once stored: a failed publish leaves no gap behind
         return event
 
     async def checkpoint(self, state: dict[str, Any], *, step: str | None = None) -> None:

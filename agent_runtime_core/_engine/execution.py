@@ -5,10 +5,10 @@ and publishes their events. `AgentRunner` is its public face; workers drive the 
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from typing import Any
 
+from .._redaction import get_logger
 from ..agent import AgentRuntime, RunResult
 from ..context import RunContext, _current_context
 from ..errors import (
@@ -29,7 +29,7 @@ from .inputs import parse_input
 
 __all__ = ["RunEngine"]
 
-logger = logging.getLogger("agent_runtime_core.runner")
+logger = get_logger("agent_runtime_core.runner")
 
 
 class _ActiveRun:

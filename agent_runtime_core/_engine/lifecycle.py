@@ -8,10 +8,10 @@ started). So a run's events have one grammar, however it ran.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .._redaction import get_logger, redact_result
 from ..agent import RunResult, RunStatus
 from ..context import RunContext
 from ..errors import AgentRuntimeError, ErrorInfo
@@ -19,7 +19,7 @@ from ..events.base import Event, EventBus, EventType
 
 __all__ = ["cancelled", "failed", "not_executed", "retrying", "returned", "started"]
 
-logger = logging.getLogger("agent_runtime_core.runner")
+logger = get_logger("agent_runtime_core.runner")
 
 
 _Swallowed = tuple[type[BaseException], ...]
@@ -52,7 +52,9 @@ async def retrying(ctx: RunContext, attempt: int, error: ErrorInfo, delay: float
 
 async def returned(ctx: RunContext, result: RunResult, attempts: int, cancel_reason: str) -> RunResult:
     """The agent returned `result`: its status follows from what it holds (and whether the run
-    was cancelled meanwhile), and the matching terminal event is written."""
+    was cancelled meanwhile), and the matching terminal event is written. What it carries is
+    redacted first: it is about to be recorded and returned."""
+    redact_result(result)
     result.run_id, result.attempts = ctx.run_id, attempts
     if ctx.is_cancelled():
         result.status = RunStatus.CANCELLED

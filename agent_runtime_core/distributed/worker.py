@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import functools
 import json
-import logging
 import os
 import signal
 import socket
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from .. import _secrets
 from .._engine import lifecycle
 from .._engine.results import RESULT_KEY_PREFIX, get_result, result_key, result_to_dict
+from .._redaction import get_logger
 from ..agent import RunResult, RunStatus
 from ..errors import (
     BackendError,
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PoisonRunError", "Worker", "WorkerConfig"]
 
-logger = logging.getLogger("agent_runtime_core.worker")
+logger = get_logger("agent_runtime_core.worker")
 
 
 class PoisonRunError(NonRetriableError):

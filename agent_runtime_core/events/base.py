@@ -1,4 +1,5 @@
-"""The event grammar every run speaks, and the `EventBus` protocol that carries it."""
+"""The event types every run speaks (`EventType`, `Event`), and the `EventBus` protocol that carries
+them. Payload keys and ordering rules are in `agent_runtime_core.events.grammar`."""
 
 from __future__ import annotations
 
@@ -56,6 +57,9 @@ class EventType(enum.StrEnum):
     """A tool returned. Payload: `tool_call_id`, `name`, `result` or `error`."""
     CHECKPOINT = "checkpoint"
     """The run's state was saved. Payload: `checkpoint_id`."""
+    CUSTOM = "custom"
+    """A framework's or an agent's own event, passed on instead of dropped. Payload: `name`,
+    `data` (JSON)."""
 
 
 TERMINAL_EVENT_TYPES = frozenset(

@@ -54,6 +54,8 @@ def _details(event: Event) -> str:
         return f"{p.get('percent')}%"
     if t is EventType.CHECKPOINT:
         return f"id={str(p.get('checkpoint_id', ''))[:8]}"
+    if t is EventType.CUSTOM:
+        return f"{p.get('name')} {_short(p.get('data'), 50)}"
     if t.name.startswith("STEP_"):
         extra = f" {_short((p.get('error') or {}).get('message', ''))}" if "error" in p else ""
         return f"{p.get('name')} ({p.get('kind', 'step')}){extra}"

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -58,6 +57,7 @@ from functools import partial
 from typing import Any
 
 from .._json import check_text_bounds, loads_bounded
+from .._redaction import get_logger
 from .._redis import DEFAULT_PREFIX, RedisConnection, safe_url
 from ..errors import InvalidInputError, UserError
 from ..state.base import check_key
@@ -77,7 +77,7 @@ from .base import MAX_PAYLOAD_BYTES, DeadLetter, Lease, QueuedRun, preview, read
 
 __all__ = ["RedisLease", "RedisQueue"]
 
-logger = logging.getLogger("agent_runtime_core.queue.redis")
+logger = get_logger("agent_runtime_core.queue.redis")
 
 def _b(text: str) -> bytes:
     """A run id or key as the bytes Redis holds. Run ids read from Redis that were not UTF-8 are

@@ -6,6 +6,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from .._json import MAX_STORED_BYTES, dumps_bounded, loads_bounded
 from .._keys import check_key as _check_key
+from .._secrets import may_hold_secret, redact_value
 from ..errors import CorruptDataError, UserError
 
 __all__ = ["MAX_KEY_LENGTH", "StateStore", "check_key", "dumps", "loads"]
@@ -64,8 +65,17 @@ def check_key(key: Any, what: str = "key") -> str:
 def dumps(value: Any, what: str) -> str:
     """JSON-encode a value to store, with a `UserError` that names what could not be encoded or
     which limit it broke (`MAX_DEPTH` levels, `MAX_STORED_BYTES`): what is stored can be read back
-    by `loads`."""
-    return dumps_bounded(value, what=what, error=UserError)
+    by `loads`.
+
+    This is the redaction boundary of everything stored (checkpoints, results, adapters' state):
+    when the JSON may hold a secret, the value is redacted and encoded again, so no configured
+    secret and no key-shaped string reaches a store's bytes."""
+    text = dumps_bounded(value, what=what, error=UserError)
+    if may_hold_secret(text):
+        clean = redact_value(value)
+        if clean is not value:
+            text = dumps_bounded(clean, what=what, error=UserError)
+    return text
 
 
 def loads(raw: str | bytes, what: str) -> Any:

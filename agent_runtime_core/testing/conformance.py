@@ -3,17 +3,8 @@
 Each scenario is a scripted model plus what a run of it must produce. An adapter's tests build the
 scenario natively in their framework, point the framework's real client at an
 `OpenAICompatibleServer` serving `scenario.model()`, run it through `AgentRunner`, and call
-`check_run(...)`. The grammar is the one of docs/architecture.md ("The path of a run"):
-
-    RUN_STARTED ( STEP_STARTED ... STEP_COMPLETED )* ... RUN_SUCCEEDED | RUN_FAILED | ...
-
-Payload conventions all runtimes share:
-- TOOL_CALL: `tool_call_id` (the model's id), `name`, `arguments` (a dict when the model's JSON
-  parses to an object, else the raw string).
-- TOOL_RESULT: `tool_call_id`, `name`, and `result` (a string) or `error` (a string).
-- LLM_CALL_COMPLETED: `model`, `usage` = {`input_tokens`: int, `output_tokens`: int}.
-- ASSISTANT_MESSAGE: `content` (str), for each assistant message with text.
-- RUN_SUCCEEDED: `final_output` with `response` (str), the final answer.
+`check_run(...)`. The grammar (payload keys, ordering rules) is `agent_runtime_core.events.grammar`,
+documented in docs/events.md (and the path of a run in docs/architecture.md); `check_grammar` applies it to one execution of a run.
 """
 
 from __future__ import annotations
@@ -24,6 +15,7 @@ from collections.abc import Sequence
 
 from ..agent import RunResult, RunStatus
 from ..events.base import TERMINAL_EVENT_TYPES, Event, EventType, tool_arguments
+from ..events.grammar import GrammarError, check_events
 from .scripted import ScriptedModel, ScriptRequest, Turn, call_tool, reply
 
 __all__ = [
@@ -178,62 +170,21 @@ def _fail(message: str, events: Sequence[Event]) -> ConformanceError:
     return ConformanceError(f"{message}\nEvents:\n{listing}")
 
 
-def check_grammar(events: Sequence[Event]) -> None:
-    """Check the shared grammar: one run, gap-free seq, RUN_STARTED first, one terminal event
-    last, balanced steps and LLM calls, tool results paired with calls, payload keys present."""
+def check_grammar(events: Sequence[Event], *, strict: bool = False) -> None:
+    """Check one execution of a run against the grammar (`agent_runtime_core.events.grammar`): it
+    starts with RUN_STARTED and ends with its only terminal event, payloads have their keys, steps
+    and model calls are closed when it succeeds, tool results answer calls. `strict=True` also
+    checks that everything opened is closed exactly once, whatever the outcome (what runtimes
+    built on `agent_runtime_core.integration` guarantee)."""
     if not events:
         raise ConformanceError("The run produced no events.")
-    if len({e.run_id for e in events}) != 1:
-        raise _fail("Events of several runs are mixed in one stream.", events)
-    if [e.seq for e in events] != list(range(events[0].seq, events[0].seq + len(events))):
-        raise _fail("Sequence numbers have gaps or are out of order.", events)
-    if events[0].type is not EventType.RUN_STARTED:
-        raise _fail("The first event must be RUN_STARTED.", events)
     terminal = [e for e in events if e.type in TERMINAL_EVENT_TYPES]
     if len(terminal) != 1 or terminal[0] is not events[-1]:
         raise _fail("Exactly one terminal event, at the end, is required.", events)
-
-    open_steps: list[str] = []
-    llm_open = 0
-    tool_calls: dict[str, str] = {}
-    for event in events:
-        p, t = event.payload, event.type
-        if t is EventType.STEP_STARTED:
-            if not isinstance(p.get("name"), str) or p.get("kind") not in {"node", "task", "agent", "step", "handoff"}:
-                raise _fail(f"STEP_STARTED #{event.seq} needs a `name` and a `kind`.", events)
-            open_steps.append(p["name"])
-        elif t in (EventType.STEP_COMPLETED, EventType.STEP_FAILED):
-            if p.get("name") not in open_steps:
-                raise _fail(f"{t.name} #{event.seq} closes step {p.get('name')!r}, which is not open.", events)
-            open_steps.remove(p["name"])
-        elif t is EventType.LLM_CALL_STARTED:
-            if not isinstance(p.get("model"), str):
-                raise _fail(f"LLM_CALL_STARTED #{event.seq} needs `model`.", events)
-            llm_open += 1
-        elif t in (EventType.LLM_CALL_COMPLETED, EventType.LLM_CALL_FAILED):
-            llm_open -= 1
-            if llm_open < 0:
-                raise _fail(f"{t.name} #{event.seq} without a started call.", events)
-            if t is EventType.LLM_CALL_COMPLETED:
-                usage = p.get("usage")
-                if not isinstance(p.get("model"), str) or not isinstance(usage, dict) or not all(
-                    isinstance(usage.get(k), int) for k in ("input_tokens", "output_tokens")
-                ):
-                    raise _fail(f"LLM_CALL_COMPLETED #{event.seq} needs `model` and integer `usage`.", events)
-        elif t is EventType.TOOL_CALL:
-            if not all(isinstance(p.get(k), str) for k in ("tool_call_id", "name")) or "arguments" not in p:
-                raise _fail(f"TOOL_CALL #{event.seq} needs `tool_call_id`, `name`, `arguments`.", events)
-            tool_calls[p["tool_call_id"]] = p["name"]
-        elif t is EventType.TOOL_RESULT:
-            call_id = p.get("tool_call_id")
-            if call_id not in tool_calls or p.get("name") != tool_calls[call_id]:
-                raise _fail(f"TOOL_RESULT #{event.seq} does not answer an earlier TOOL_CALL.", events)
-            if ("result" in p) == ("error" in p):
-                raise _fail(f"TOOL_RESULT #{event.seq} needs exactly one of `result`, `error`.", events)
-        elif t is EventType.ASSISTANT_MESSAGE and not isinstance(p.get("content"), str):
-            raise _fail(f"ASSISTANT_MESSAGE #{event.seq} needs string `content`.", events)
-    if events[-1].type is EventType.RUN_SUCCEEDED and (open_steps or llm_open):
-        raise _fail(f"Run succeeded with open steps {open_steps} or {llm_open} unfinished LLM call(s).", events)
+    try:
+        check_events(events, strict=strict)
+    except GrammarError as e:
+        raise _fail(str(e), events) from None
 
 
 def check_weather_run(result: RunResult, events: Sequence[Event], *, city: str = "Paris") -> None:

@@ -6,7 +6,6 @@ import asyncio
 import functools
 import inspect
 import json
-import logging
 import re
 import traceback as _traceback
 import typing
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal, get_origin, overload
 
 from .. import _secrets
+from .._redaction import get_logger
 from ..context import RunContext, current_run_context
 from ..errors import UserError
 from ._docstring import parse_docstring
@@ -23,7 +23,7 @@ from ._validate import check_object, label, parse_arguments
 
 __all__ = ["Tool", "ToolCallError", "ToolCallErrorKind", "tool"]
 
-logger = logging.getLogger("agent_runtime_core.tools")
+logger = get_logger("agent_runtime_core.tools")
 
 _NAME_RE: Final = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 

@@ -11,12 +11,12 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._lazy import lazy_exports
+from .._redaction import get_logger
 from .base import TraceSink
 from .sinks import ConsoleTraceSink, JSONLinesTraceSink
 
@@ -35,7 +35,7 @@ __all__ = [
     "default_trace_sink",
 ]
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 __getattr__, __dir__ = lazy_exports(
     __name__, {"OpenTelemetryTraceSink": ".otel", "LangfuseTraceSink": ".langfuse"}

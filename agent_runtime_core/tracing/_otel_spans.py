@@ -411,6 +411,13 @@ class RunSpans:
             timestamp=_ns(event),
         )
 
+    def _on_custom(self, event: dict[str, Any], record_content: bool) -> None:
+        payload = event.get("payload") or {}
+        attributes = {"agent_runtime.custom.name": str(payload.get("name") or "")}
+        if record_content and "data" in payload:
+            attributes["agent_runtime.custom.data"] = redacted_text(payload["data"])
+        self._parent(event.get("step")).add_event("agent_runtime.custom", attributes, timestamp=_ns(event))
+
 
 _HANDLERS: dict[str, Callable[[RunSpans, dict[str, Any], bool], None]] = {
     "run.started": RunSpans._on_run_started,
@@ -431,6 +438,7 @@ _HANDLERS: dict[str, Callable[[RunSpans, dict[str, Any], bool], None]] = {
     "tool.result": RunSpans._on_tool_result,
     "assistant.message": RunSpans._on_assistant_message,
     "checkpoint": RunSpans._on_checkpoint,
+    "custom": RunSpans._on_custom,
 }
 
 

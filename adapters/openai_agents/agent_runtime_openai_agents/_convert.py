@@ -13,31 +13,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from agent_runtime_core.errors import InvalidInputError
+from agent_runtime_core.integration import message_text
 
-__all__ = ["items_to_messages", "jsonable", "messages_to_items", "text_of"]
+__all__ = ["items_to_messages", "jsonable", "messages_to_items"]
 
 _MESSAGE_ROLES = frozenset({"user", "system", "developer", "assistant"})
-
-
-def text_of(content: Any) -> str:
-    """The text of a chat or Responses content value (a string or a list of text parts)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts: list[str] = []
-        for part in content:
-            if isinstance(part, str):
-                parts.append(part)
-            elif isinstance(part, Mapping):
-                for key in ("text", "refusal"):
-                    value = part.get(key)
-                    if isinstance(value, str):
-                        parts.append(value)
-                        break
-        return "".join(parts)
-    return str(content)
 
 
 def messages_to_items(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -58,7 +38,7 @@ def messages_to_items(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, A
             if not isinstance(call_id, str) or not call_id:
                 raise InvalidInputError(f"`messages[{i}]` (role 'tool') needs a `tool_call_id`.")
             items.append(
-                {"type": "function_call_output", "call_id": call_id, "output": text_of(message.get("content"))}
+                {"type": "function_call_output", "call_id": call_id, "output": message_text(message.get("content"))}
             )
             continue
         if role not in _MESSAGE_ROLES:
@@ -66,7 +46,7 @@ def messages_to_items(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, A
                 f"`messages[{i}]` has role {role!r}; the OpenAI Agents adapter takes "
                 f"{sorted(_MESSAGE_ROLES | {'tool'})}."
             )
-        text = text_of(message.get("content"))
+        text = message_text(message.get("content"))
         if text or not message.get("tool_calls"):
             items.append({"role": role, "content": text})
         for call in message.get("tool_calls") or []:
@@ -93,7 +73,7 @@ def items_to_messages(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
     for item in items:
         kind = item.get("type")
         if kind in (None, "message") and "role" in item:
-            messages.append({"role": str(item["role"]), "content": text_of(item.get("content"))})
+            messages.append({"role": str(item["role"]), "content": message_text(item.get("content"))})
         elif kind == "function_call":
             call = {
                 "id": str(item.get("call_id", "")),
@@ -112,7 +92,7 @@ def items_to_messages(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]
             if isinstance(output, str):
                 content = output
             elif isinstance(output, list):
-                content = text_of(output)
+                content = message_text(output)
             else:
                 content = json.dumps(jsonable(output))
             messages.append({"role": "tool", "tool_call_id": str(item.get("call_id", "")), "content": content})

@@ -27,7 +27,9 @@ from agent_runtime_core.testing.conformance import (
     slow_model,
     weather_model,
 )
-from agent_runtime_openai_agents.runtime import _FORMATTER_SEES_TOOL_EXCEPTIONS
+from agent_runtime_openai_agents._translate import (
+    FORMATTER_SEES_TOOL_EXCEPTIONS as _FORMATTER_SEES_TOOL_EXCEPTIONS,
+)
 
 
 async def events_of(runner: AgentRunner, run_id: str | None) -> list[Event]:
