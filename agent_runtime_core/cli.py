@@ -1,6 +1,6 @@
 """The `agent-runtime` command: `demo` runs the offline demo, `run` runs any agent once, `worker`
 serves queued runs, `submit` queues one, `events` shows or follows a run's events, `dead-letters`
-lists, requeues or deletes the runs workers refused."""
+lists, requeues or deletes the runs workers refused, `serve` serves runs over HTTP."""
 
 from __future__ import annotations
 
@@ -66,6 +66,21 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the result as JSON instead of a timeline")
 
     _add_distributed_commands(sub)
+
+    serve = sub.add_parser(
+        "serve",
+        help="serve runs over HTTP (run API, SSE, AG-UI, viewer): agent-runtime serve --app MODULE",
+        description="Serve the agents the app module registers (docs/serving.md). API keys come from "
+        "AGENT_RUNTIME_API_KEYS; an app module may define `runner = AgentRunner(...)`. Needs the "
+        "`serve` extra.",
+    )
+    serve.add_argument("--app", required=True, help="module that registers the agents (imported first)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--execution", choices=["auto", "local", "queue"], default="auto",
+                       help="run here, or submit to the queue's workers (auto: queue when it is shared)")
+    serve.add_argument("--allow-no-auth", action="store_true", help="serve beyond loopback without API keys")
+    serve.add_argument("--log-level", default="info", help="uvicorn's log level (default info)")
     return parser
 
 
@@ -422,6 +437,24 @@ async def _dead_letters_action(runner: AgentRunner, args: Any) -> int:
     return 0 if ids is None or count == len(ids) else 1
 
 
+def _serve_module() -> Any:
+    try:
+        from . import serve
+    except ImportError as e:
+        raise UserError(str(e)) from None
+    return serve
+
+
+async def _cli_serve(args: Any) -> int:
+    serve = _serve_module()
+    from .serve._server import serve_forever
+
+    runner = _cli_runner(_import_app(args.app), shared=False)
+    app = serve.create_app(runner, execution=args.execution)
+    await serve_forever(app, args.host, args.port, log_level=args.log_level, allow_no_auth=args.allow_no_auth)
+    return 0
+
+
 _COMMANDS: dict[str, Callable[[Any], Coroutine[Any, Any, int]]] = {
     "demo": _demo,
     "run": _run,
@@ -429,6 +462,7 @@ _COMMANDS: dict[str, Callable[[Any], Coroutine[Any, Any, int]]] = {
     "submit": _cli_submit,
     "events": _cli_events,
     "dead-letters": _cli_dead_letters,
+    "serve": _cli_serve,
 }
 
 

@@ -1,0 +1,69 @@
+"""Server-sent events: a run's events as `id: <seq>` / `event: <type>` / `data: <json>` messages,
+replayed from where the client left off (`Last-Event-ID` or `?after=`) and then live, with
+keep-alive comments on idle streams, ending after the run's terminal event.
+
+The framing, keep-alives and disconnect detection are sse-starlette's; a client that goes away
+only ends its own stream, never the run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+
+from .. import AgentRunner
+from ..events import Event
+from ._http import Problem
+
+__all__ = ["MAX_SEQ", "event_json", "grammar_stream", "parse_after", "sse_response"]
+
+MAX_SEQ = 10**15
+"""Largest sequence number a client may ask to resume after."""
+
+RETRY_MS = 1000
+"""How long an `EventSource` waits before reconnecting (sent once, on the first message)."""
+
+
+def parse_after(request: Request) -> int:
+    """Where a client resumes: the `Last-Event-ID` header (what `EventSource` sends when it
+    reconnects) or else `?after=<seq>`; 0 for the start. 422 when it is not a sequence number."""
+    raw = request.headers.get("last-event-id")
+    source = "Last-Event-ID"
+    if raw is None or not raw.strip():
+        raw, source = request.query_params.get("after"), "after"
+    if raw is None or not raw.strip():
+        return 0
+    raw = raw.strip()
+    if not raw.isascii() or not raw.isdigit() or int(raw) > MAX_SEQ:
+        raise Problem(422, "invalid_resume_point", f"`{source}` must be the `id` of an event received (an integer >= 0); got {raw[:40]!r}.")
+    return int(raw)
+
+
+def event_json(event: Event) -> str:
+    """One event as the JSON of its `to_dict()` (values that are not JSON shown as text)."""
+    return json.dumps(event.to_dict(), ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+async def grammar_stream(runner: AgentRunner, run_id: str, after: int) -> AsyncIterator[ServerSentEvent]:
+    """The run's events after `after`, as SSE messages, until its terminal event."""
+    first = True
+    async for event in runner.events(run_id, after, follow=True):
+        yield ServerSentEvent(
+            event_json(event), id=str(event.seq), event=event.type.value, retry=RETRY_MS if first else None
+        )
+        first = False
+
+
+def sse_response(stream: AsyncIterator[Any], keepalive_seconds: float) -> EventSourceResponse:
+    """An `text/event-stream` response of `stream`, with a keep-alive comment every
+    `keepalive_seconds` of silence and no buffering by proxies."""
+    return EventSourceResponse(
+        stream,
+        ping=keepalive_seconds,
+        sep="\n",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
