@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from .. import AgentRunner, AgentRuntime, get_config
 from ..errors import UserError
-from ._agui import agui_routes
+from ._agui_route import agui_routes
 from ._auth import ApiKeys, AuthMiddleware
 from ._http import Problem, problem_response
 from ._routes import ServerState, run_routes

@@ -50,6 +50,15 @@ class RunRecord:
     created_at: float = field(default_factory=time.time)
     thread_id: str | None = None
     """The AG-UI thread, for runs started through `/agui`."""
+    source_run_id: str | None = None
+    """For an AG-UI run that answers an interrupt: the run it continues (whose events it shows)."""
+    after: int = 0
+    """The events of `source_run_id` it shows are those after this seq."""
+
+    @property
+    def events_run_id(self) -> str:
+        """The run whose events this record's stream shows."""
+        return self.source_run_id or self.run_id
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +67,8 @@ class RunRecord:
             "agent_key": self.agent_key,
             "created_at": self.created_at,
             "thread_id": self.thread_id,
+            "source_run_id": self.source_run_id,
+            "after": self.after,
         }
 
 
@@ -137,6 +148,13 @@ class RunManager:
 
     async def find(self, owner: str, run_id: str) -> RunRecord:
         """The run `run_id` if `owner` started it; 404 otherwise (whether it exists or not)."""
+        record = await self.lookup(owner, run_id)
+        if record is None or record.source_run_id is not None:
+            raise not_found(run_id)
+        return record
+
+    async def lookup(self, owner: str, run_id: str) -> RunRecord | None:
+        """The record `run_id` if `owner` made it, else None."""
         record = self._records.get(run_id)
         if record is None:
             try:
@@ -150,14 +168,24 @@ class RunManager:
                     agent_key=str(data.get("agent_key", "")),
                     created_at=float(data.get("created_at") or 0.0),
                     thread_id=data.get("thread_id"),
+                    source_run_id=data.get("source_run_id"),
+                    after=int(data.get("after") or 0),
                 )
         if record is None or record.owner != owner:
-            raise not_found(run_id)
+            return None
+        return record
+
+    async def alias(self, owner: str, run_id: str, source: RunRecord, after: int, thread_id: str | None) -> RunRecord:
+        """A record that shows `source`'s events after `after` under another id (an AG-UI run
+        that continues an interrupted one)."""
+        record = RunRecord(run_id=run_id, owner=owner, agent_key=source.agent_key, thread_id=thread_id,
+                           source_run_id=source.run_id, after=after)
+        await self._remember(record)
         return record
 
     def listed(self, owner: str, limit: int = 100) -> list[RunRecord]:
         """`owner`'s runs known to this process, newest first."""
-        mine = [r for r in reversed(self._records.values()) if r.owner == owner]
+        mine = [r for r in reversed(self._records.values()) if r.owner == owner and r.source_run_id is None]
         return mine[:limit]
 
     # -- lifecycle -----------------------------------------------------------------------------

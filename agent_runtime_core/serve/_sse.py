@@ -19,13 +19,18 @@ from .. import AgentRunner
 from ..events import Event
 from ._http import Problem
 
-__all__ = ["MAX_SEQ", "event_json", "grammar_stream", "parse_after", "sse_response"]
+__all__ = ["MAX_SEQ", "event_json", "grammar_stream", "message", "parse_after", "sse_response"]
 
 MAX_SEQ = 10**15
 """Largest sequence number a client may ask to resume after."""
 
 RETRY_MS = 1000
 """How long an `EventSource` waits before reconnecting (sent once, on the first message)."""
+
+
+def message(data: str, *, id: str | None = None, event: str | None = None, retry: int | None = None) -> ServerSentEvent:
+    """One SSE message, lines ending in `\n` (AG-UI's client splits messages on `\n\n` only)."""
+    return ServerSentEvent(data, id=id, event=event, retry=retry, sep="\n")
 
 
 def parse_after(request: Request) -> int:
@@ -52,9 +57,7 @@ async def grammar_stream(runner: AgentRunner, run_id: str, after: int) -> AsyncI
     """The run's events after `after`, as SSE messages, until its terminal event."""
     first = True
     async for event in runner.events(run_id, after, follow=True):
-        yield ServerSentEvent(
-            event_json(event), id=str(event.seq), event=event.type.value, retry=RETRY_MS if first else None
-        )
+        yield message(event_json(event), id=str(event.seq), event=event.type.value, retry=RETRY_MS if first else None)
         first = False
 
 

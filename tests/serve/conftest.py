@@ -4,16 +4,12 @@ test's event loop, with small agents whose pace the tests control."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from agent_runtime_core import (
     AgentRunner,
@@ -25,6 +21,10 @@ from agent_runtime_core import (
 )
 from agent_runtime_core.errors import NonRetriableError
 from agent_runtime_core.serve import create_app
+
+from .support import SSEMessage, serve_app, sse_messages
+
+__all__ = ["SSEMessage", "serve_app", "sse_messages"]
 
 KEY_A = "key-a-" + "a" * 32
 KEY_B = "key-b-" + "b" * 32
@@ -50,13 +50,14 @@ class ChattyAgent(AgentRuntime):
 
 
 class PacedAgent(AgentRuntime):
-    """`count` progress events (from the input's metadata), `pause` seconds apart."""
+    """`count` progress events (from the input's metadata or state), `pause` seconds apart."""
 
     key = "paced"  # type: ignore[assignment]
 
     async def run(self, ctx: RunContext) -> RunResult:
-        count = int(ctx.metadata.get("count", 20))
-        pause = float(ctx.metadata.get("pause", 0.01))
+        settings = {**(ctx.input_data.get("state") or {}), **ctx.metadata}  # AG-UI passes state
+        count = int(settings.get("count", 20))
+        pause = float(settings.get("pause", 0.01))
         for i in range(count):
             await ctx.emit(EventType.PROGRESS_UPDATE, {"percent": round(100 * (i + 1) / count, 2), "i": i})
             await asyncio.sleep(pause)
@@ -96,30 +97,6 @@ class FailingAgent(AgentRuntime):
 
 
 AGENTS = [ChattyAgent(), PacedAgent(), WaitingAgent(), AskingAgent(), FailingAgent()]
-
-
-@contextlib.asynccontextmanager
-async def serve_app(app: Any) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on 127.0.0.1 at a free port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="none", http="h11", timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        async with asyncio.timeout(15):
-            await task
-        sock.close()
 
 
 @dataclass
@@ -163,34 +140,3 @@ async def served() -> AsyncIterator[Served]:
         finally:
             for client in served.clients:
                 await client.aclose()
-
-
-@dataclass
-class SSEMessage:
-    id: str | None
-    event: str | None
-    data: str
-    comments: list[str]
-
-    def json(self) -> Any:
-        return json.loads(self.data)
-
-
-async def sse_messages(response: httpx.Response) -> AsyncIterator[SSEMessage]:
-    """Parse a text/event-stream response into messages (comments attached to the next one, or
-    yielded alone with no data when a keep-alive arrives on an idle stream)."""
-    fields: dict[str, list[str]] = {}
-    comments: list[str] = []
-    async for line in response.aiter_lines():
-        if line == "":
-            if fields or comments:
-                yield SSEMessage(
-                    (fields.get("id") or [None])[-1], (fields.get("event") or [None])[-1], "\n".join(fields.get("data", [])), comments
-                )
-            fields, comments = {}, []
-            continue
-        if line.startswith(":"):
-            comments.append(line[1:].strip())
-            continue
-        name, _, value = line.partition(":")
-        fields.setdefault(name, []).append(value[1:] if value.startswith(" ") else value)
