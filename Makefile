@@ -28,8 +28,9 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	@touch $@ $(VENV)/.installed-core
 
 # The demo runs the same task natively and through the three adapters: it needs them all.
+# `make demo SERVE=1` serves the run viewer on the demo's agents instead and prints its URL.
 demo: $(ALL_VENV)/.installed
-	$(ALL_VENV)/bin/agent-runtime demo
+	$(ALL_VENV)/bin/agent-runtime demo $(if $(SERVE),--serve)
 
 test: test-js-deps test-core test-adapters test-conformance test-bench
 

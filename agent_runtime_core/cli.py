@@ -54,6 +54,8 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--native-only", action="store_true", help="skip the framework adapters (LangGraph, CrewAI, OpenAI Agents)"
     )
+    demo.add_argument("--serve", action="store_true", help="serve the run viewer on the demo's agents; prints the URL")
+    demo.add_argument("--port", type=int, default=8000, help="with --serve: port on 127.0.0.1 (default 8000)")
 
     run = sub.add_parser("run", help="run an agent once: agent-runtime run MODULE:ATTR --input TEXT")
     run.add_argument("target", help="MODULE:ATTR naming an AgentRuntime instance, class or factory")
@@ -160,6 +162,8 @@ def _print_result(result: RunResult) -> None:
 
 
 async def _demo(args: argparse.Namespace) -> int:
+    if args.serve:
+        return await _demo_serve(args)
     from . import _demo
     from .llm import LLMClient, get_llm_client, use_llm_client
     from .state.sqlite import SQLiteStateStore
@@ -443,6 +447,25 @@ def _serve_module() -> Any:
     except ImportError as e:
         raise UserError(str(e)) from None
     return serve
+
+
+async def _demo_serve(args: argparse.Namespace) -> int:
+    serve = _serve_module()
+    from .serve._server import serve_forever
+    from .serve.demo import demo_agents
+    from .state.sqlite import SQLiteStateStore
+
+    config = RunnerConfig(run_timeout_seconds=120, max_retries=1, retry_backoff_seconds=0.2)
+    runner = AgentRunner(config, state_store=SQLiteStateStore(args.db))
+    app = serve.create_app(runner, agents=demo_agents(), execution="local")
+
+    def announce(url: str) -> None:
+        print(f"agent-runtime demo: the run viewer is at {url}", flush=True)
+        print("Open it, pick an agent, start a run; the run API and AG-UI are served there too "
+              "(docs/serving.md). Ctrl-C stops the server.", flush=True)
+
+    await serve_forever(app, "127.0.0.1", args.port, log_level="warning", announce=announce)
+    return 0
 
 
 async def _cli_serve(args: Any) -> int:

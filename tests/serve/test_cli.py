@@ -93,3 +93,55 @@ def test_serve_names_the_extra_when_it_is_missing(tmp_path: Path, python: str, s
     out = subprocess.run([python, "-c", code], cwd=tmp_path, env=subprocess_env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "pip install 'agent-runtime-core[serve]'" in out.stderr
+
+
+def wait_healthy(proc: subprocess.Popen[str], url: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
+        time.sleep(0.1)
+
+
+def test_demo_serve_prints_the_url_and_serves_the_demo_agents(tmp_path: Path, python: str, subprocess_env: dict[str, str]) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [python, "-m", "agent_runtime_core.cli", "demo", "--serve", "--port", str(port), "--db", str(tmp_path / "d.db")],
+        cwd=tmp_path, env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.strip() == f"agent-runtime demo: the run viewer is at http://127.0.0.1:{port}/"
+        agents = httpx.get(f"http://127.0.0.1:{port}/agents").json()["agents"]
+        assert agents == ["approval-agent", "flaky-agent", "research-assistant", "tool-agent"]
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=30)
+
+
+def test_the_serve_example_and_its_client(tmp_path: Path, python: str, subprocess_env: dict[str, str]) -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples" / "serve"
+    port = free_port()
+    env = subprocess_env | {"PYTHONPATH": os.pathsep.join([str(examples), subprocess_env["PYTHONPATH"]])}
+    proc = subprocess.Popen(
+        [python, "-m", "agent_runtime_core.cli", "serve", "--app", "app", "--port", str(port), "--log-level", "warning"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(proc, url)
+        out = subprocess.run(
+            [python, str(examples / "client.py"), url, "research-assistant", "What should I pack?"],
+            env=subprocess_env, capture_output=True, text=True, timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        assert "tool.call" in out.stdout and "run.succeeded" in out.stdout and '"status": "succeeded"' in out.stdout
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert (tmp_path / ".agent-runtime" / "serve-example.db").exists()
