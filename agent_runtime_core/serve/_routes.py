@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from ._http import Problem, read_json, require_object
 from ._runs import RunManager, RunRecord, check_input
-from ._sse import grammar_stream, parse_after, sse_response
+from ._sse import EncodedEvents, grammar_stream, parse_after, sse_response
 
 __all__ = ["ServerState", "run_routes"]
 
@@ -32,6 +32,7 @@ class ServerState:
         self.runs = runs
         self.max_body_bytes = max_body_bytes
         self.keepalive_seconds = keepalive_seconds
+        self.encoded = EncodedEvents()
 
 
 def _state(request: Request) -> ServerState:
@@ -95,7 +96,7 @@ async def run_events(request: Request) -> Response:
     state = _state(request)
     record = await _record(request)
     after = parse_after(request)
-    return sse_response(grammar_stream(state.runs.runner, record.run_id, after), state.keepalive_seconds)
+    return sse_response(grammar_stream(state.runs.runner, record.run_id, after, state.encoded), state.keepalive_seconds)
 
 
 async def cancel_run(request: Request) -> Response:

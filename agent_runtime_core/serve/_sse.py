@@ -9,6 +9,7 @@ only ends its own stream, never the run.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,7 +20,7 @@ from .. import AgentRunner
 from ..events import Event
 from ._http import Problem
 
-__all__ = ["MAX_SEQ", "event_json", "grammar_stream", "message", "parse_after", "sse_response"]
+__all__ = ["MAX_SEQ", "EncodedEvents", "event_json", "grammar_stream", "message", "parse_after", "sse_response"]
 
 MAX_SEQ = 10**15
 """Largest sequence number a client may ask to resume after."""
@@ -53,11 +54,31 @@ def event_json(event: Event) -> str:
     return json.dumps(event.to_dict(), ensure_ascii=False, default=str, separators=(",", ":"))
 
 
-async def grammar_stream(runner: AgentRunner, run_id: str, after: int) -> AsyncIterator[ServerSentEvent]:
+class EncodedEvents:
+    """The JSON of recent events, by (run, seq), so a run followed by many clients has each event
+    encoded once (a run's events never change once stored)."""
+
+    def __init__(self, size: int = 8192) -> None:
+        self._size = size
+        self._cache: OrderedDict[tuple[str, int], str] = OrderedDict()
+
+    def json(self, event: Event) -> str:
+        key = (event.run_id, event.seq)
+        text = self._cache.get(key)
+        if text is None:
+            text = self._cache[key] = event_json(event)
+            if len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return text
+
+
+async def grammar_stream(
+    runner: AgentRunner, run_id: str, after: int, encoded: EncodedEvents
+) -> AsyncIterator[ServerSentEvent]:
     """The run's events after `after`, as SSE messages, until its terminal event."""
     first = True
     async for event in runner.events(run_id, after, follow=True):
-        yield message(event_json(event), id=str(event.seq), event=event.type.value, retry=RETRY_MS if first else None)
+        yield message(encoded.json(event), id=str(event.seq), event=event.type.value, retry=RETRY_MS if first else None)
         first = False
 
 
