@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from .. import AgentRunner, AgentRuntime, get_config
+from .. import AgentRunner, AgentRuntime
 from ..errors import UserError
 from ._agui_route import agui_routes
 from ._auth import ApiKeys, AuthMiddleware
@@ -57,9 +57,7 @@ def _execution(runner: AgentRunner, execution: Literal["auto", "local", "queue"]
         return execution
     if execution != "auto":
         raise UserError(f"`execution` must be 'auto', 'local' or 'queue'; got {execution!r}.")
-    # A queue shared with workers in other processes: submit to it. In-memory: run here.
-    if get_config().queue_backend == "memory":
-        return "local"
+    # A queue shared with workers in other processes (Redis): submit to it. In-memory: run here.
     return "local" if getattr(runner.queue, "process_local", False) else "queue"
 
 
