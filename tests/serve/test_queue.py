@@ -34,8 +34,10 @@ async def test_runs_go_to_the_workers_and_replicas_agree(redis_url: str) -> None
     for agent in AGENTS:  # the workers know the agents (their app module registers them)
         register_runtime(agent)
     serving = asyncio.create_task(worker.serve(handle_signals=False))
+    runners = [worker_runner]
     try:
-        servers = [create_app(redis_runner(redis_url), api_keys=[KEY_A, KEY_B], execution="auto") for _ in range(2)]
+        runners.extend(redis_runner(redis_url) for _ in range(2))
+        servers = [create_app(runner, api_keys=[KEY_A, KEY_B], execution="auto") for runner in runners]
         assert all(app.state.serve.runs.execution == "queue" for app in servers)
         async with serve_app(servers[0]) as url_1, serve_app(servers[1]) as url_2:
             a1 = httpx.AsyncClient(base_url=url_1, headers={"Authorization": f"Bearer {KEY_A}"})
@@ -61,6 +63,7 @@ async def test_runs_go_to_the_workers_and_replicas_agree(redis_url: str) -> None
     finally:
         worker.stop()
         await asyncio.wait_for(serving, 30)
-        for part in (worker_runner.queue, worker_runner.event_bus, worker_runner.state_store):
-            with contextlib.suppress(Exception):
-                await part.close()  # type: ignore[attr-defined]
+        for runner in runners:  # every connection closed here, on this test's loop
+            for part in (runner.queue, runner.event_bus, runner.state_store):
+                with contextlib.suppress(Exception):
+                    await part.close()  # type: ignore[attr-defined]
