@@ -12,7 +12,7 @@ ARQ_VENV := .venv-arq
 ADAPTERS := langgraph crewai openai_agents
 PIP_FLAGS := --disable-pip-version-check --quiet
 
-.PHONY: demo test test-core test-adapters test-conformance test-bench bench lint typecheck format clean $(addprefix test-adapter-,$(ADAPTERS))
+.PHONY: demo test test-js-deps test-core test-adapters test-conformance test-bench bench lint typecheck format clean $(addprefix test-adapter-,$(ADAPTERS))
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "agent-runtime-core needs Python 3.11+; try: make PYTHON=python3.12 ...")'
@@ -28,10 +28,21 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	@touch $@ $(VENV)/.installed-core
 
 # The demo runs the same task natively and through the three adapters: it needs them all.
+# `make demo SERVE=1` serves the run viewer on the demo's agents instead and prints its URL.
 demo: $(ALL_VENV)/.installed
-	$(ALL_VENV)/bin/agent-runtime demo
+	$(ALL_VENV)/bin/agent-runtime demo $(if $(SERVE),--serve)
 
-test: test-core test-adapters test-conformance test-bench
+test: test-js-deps test-core test-adapters test-conformance test-bench
+
+# The server's tests drive real Node.js clients (AG-UI's TypeScript client, a headless Chromium
+# shipped by an npm package): npm ci installs them from tests/serve/js/package-lock.json.
+JS_DIR := tests/serve/js
+$(JS_DIR)/node_modules/.installed: $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "make test needs Node.js 20+ and npm for the server's AG-UI client and browser tests; install them (e.g. apt-get install nodejs npm) and run make test again." >&2; exit 1; }
+	cd $(JS_DIR) && npm ci --no-audit --no-fund
+	@touch $@
+
+test-js-deps: $(JS_DIR)/node_modules/.installed
 
 test-core: $(VENV)/.installed-test
 	$(BIN)/python -m pytest

@@ -1,6 +1,6 @@
 """The `agent-runtime` command: `demo` runs the offline demo, `run` runs any agent once, `worker`
 serves queued runs, `submit` queues one, `events` shows or follows a run's events, `dead-letters`
-lists, requeues or deletes the runs workers refused."""
+lists, requeues or deletes the runs workers refused, `serve` serves runs over HTTP."""
 
 from __future__ import annotations
 
@@ -55,6 +55,8 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--native-only", action="store_true", help="skip the framework adapters (LangGraph, CrewAI, OpenAI Agents)"
     )
+    demo.add_argument("--serve", action="store_true", help="serve the run viewer on the demo's agents; prints the URL")
+    demo.add_argument("--port", type=int, default=8000, help="with --serve: port on 127.0.0.1 (default 8000)")
 
     run = sub.add_parser("run", help="run an agent once: agent-runtime run MODULE:ATTR --input TEXT")
     run.add_argument("target", help="MODULE:ATTR naming an AgentRuntime instance, class or factory")
@@ -67,6 +69,21 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the result as JSON instead of a timeline")
 
     _add_distributed_commands(sub)
+
+    serve = sub.add_parser(
+        "serve",
+        help="serve runs over HTTP (run API, SSE, AG-UI, viewer): agent-runtime serve --app MODULE",
+        description="Serve the agents the app module registers (docs/serving.md). API keys come from "
+        "AGENT_RUNTIME_API_KEYS; an app module may define `runner = AgentRunner(...)`. Needs the "
+        "`serve` extra.",
+    )
+    serve.add_argument("--app", required=True, help="module that registers the agents (imported first)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--execution", choices=["auto", "local", "queue"], default="auto",
+                       help="run here, or submit to the queue's workers (auto: queue when it is shared)")
+    serve.add_argument("--allow-no-auth", action="store_true", help="serve beyond loopback without API keys")
+    serve.add_argument("--log-level", default="info", help="uvicorn's log level (default info)")
     return parser
 
 
@@ -146,6 +163,8 @@ def _print_result(result: RunResult) -> None:
 
 
 async def _demo(args: argparse.Namespace) -> int:
+    if args.serve:
+        return await _demo_serve(args)
     from . import _demo
     from .llm import LLMClient, get_llm_client, use_llm_client
     from .state.sqlite import SQLiteStateStore
@@ -423,6 +442,43 @@ async def _dead_letters_action(runner: AgentRunner, args: Any) -> int:
     return 0 if ids is None or count == len(ids) else 1
 
 
+def _serve_module() -> Any:
+    try:
+        from . import serve
+    except ImportError as e:
+        raise UserError(str(e)) from None
+    return serve
+
+
+async def _demo_serve(args: argparse.Namespace) -> int:
+    serve = _serve_module()
+    from .serve._server import serve_forever
+    from .serve.demo import demo_agents
+    from .state.sqlite import SQLiteStateStore
+
+    config = RunnerConfig(run_timeout_seconds=120, max_retries=1, retry_backoff_seconds=0.2)
+    runner = AgentRunner(config, state_store=SQLiteStateStore(args.db))
+    app = serve.create_app(runner, agents=demo_agents(), execution="local")
+
+    def announce(url: str) -> None:
+        print(f"agent-runtime demo: the run viewer is at {url}", flush=True)
+        print("Open it, pick an agent, start a run; the run API and AG-UI are served there too "
+              "(docs/serving.md). Ctrl-C stops the server.", flush=True)
+
+    await serve_forever(app, "127.0.0.1", args.port, log_level="warning", announce=announce)
+    return 0
+
+
+async def _cli_serve(args: Any) -> int:
+    serve = _serve_module()
+    from .serve._server import serve_forever
+
+    runner = _cli_runner(_import_app(args.app), shared=False)
+    app = serve.create_app(runner, execution=args.execution)
+    await serve_forever(app, args.host, args.port, log_level=args.log_level, allow_no_auth=args.allow_no_auth)
+    return 0
+
+
 _COMMANDS: dict[str, Callable[[Any], Coroutine[Any, Any, int]]] = {
     "demo": _demo,
     "run": _run,
@@ -430,6 +486,7 @@ _COMMANDS: dict[str, Callable[[Any], Coroutine[Any, Any, int]]] = {
     "submit": _cli_submit,
     "events": _cli_events,
     "dead-letters": _cli_dead_letters,
+    "serve": _cli_serve,
 }
 
 

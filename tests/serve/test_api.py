@@ -1,0 +1,255 @@
+"""The run API over real HTTP (uvicorn on loopback, httpx): every route, every error, auth and
+per-key isolation."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+
+from agent_runtime_core import AgentRunner
+from agent_runtime_core.errors import UserError
+from agent_runtime_core.serve import ApiKeys, create_app
+
+from .conftest import AGENTS, KEY_A, KEY_B, Served, serve_app, sse_messages
+
+ROUTES = [
+    ("GET", "/agents"),
+    ("GET", "/runs"),
+    ("POST", "/runs"),
+    ("GET", "/runs/x"),
+    ("GET", "/runs/x/events"),
+    ("POST", "/runs/x/cancel"),
+    ("POST", "/runs/x/resume"),
+    ("POST", "/agui/chatty"),
+]
+
+
+async def test_health_needs_no_key_and_every_other_route_does(served: Served) -> None:
+    anonymous = served.client(key=None)
+    assert (await anonymous.get("/healthz")).json() == {"status": "ok"}
+    for key in (None, "wrong-key-" + "x" * 30):
+        client = served.client(key=key)
+        for method, path in ROUTES:
+            response = await client.request(method, path, json={})
+            assert response.status_code == 401, (method, path, response.text)
+            assert response.headers["www-authenticate"] == "Bearer"
+            assert "Authorization: Bearer" in response.json()["error"]["message"]
+    basic = served.client(key=None, headers={"Authorization": f"Basic {KEY_A}"})
+    assert (await basic.get("/agents")).status_code == 401
+
+
+async def test_agents_lists_the_servers_agents(served: Served) -> None:
+    response = await served.client().get("/agents")
+    assert response.status_code == 200
+    assert response.json() == {"agents": sorted(a.key for a in AGENTS)}
+
+
+async def test_a_run_is_started_followed_to_its_result_and_listed(served: Served) -> None:
+    client = served.client()
+    response = await client.post("/runs", json={"agent_key": "chatty", "input": {"messages": [{"role": "user", "content": "hi"}]}, "metadata": {"ticket": 7}})
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {"run_id", "status"} and body["status"] in ("queued", "running", "succeeded")
+    run_id = body["run_id"]
+    assert response.headers["location"].endswith(f"/runs/{run_id}")
+    done = await served.wait_status(client, run_id, "succeeded")
+    assert done["result"] == {"final_output": {"response": "It is sunny in Paris."}}
+    assert done["agent_key"] == "chatty" and done["last_seq"] == len(await served.runner.event_bus.get_events(run_id))
+    listed = (await client.get("/runs")).json()["runs"]
+    assert [r["run_id"] for r in listed] == [run_id]
+    # A string input is one user message.
+    run_2 = await served.start(client, "paced", input="go", metadata={"count": 2, "pause": 0})
+    assert (await served.wait_status(client, run_2, "succeeded"))["result"] == {"final_output": {"count": 2}}
+    assert [r["run_id"] for r in (await client.get("/runs")).json()["runs"]] == [run_2, run_id]
+
+
+async def test_a_failed_run_shows_its_error(served: Served) -> None:
+    client = served.client()
+    run_id = await served.start(client, "fails")
+    body = await served.wait_status(client, run_id, "failed")
+    assert body["error"]["type"] == "NonRetriableError"
+    assert body["error"]["message"] == "the database is gone"
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "fragment"),
+    [
+        (b"{not json", 422, "not valid JSON"),
+        (b"", 422, "empty"),
+        (b"[1, 2]", 422, "must be a JSON object"),
+        (b'{"input": "hi"}', 422, "`agent_key`"),
+        (b'{"agent_key": 7}', 422, "`agent_key`"),
+        (b'{"agent_key": "chatty", "input": 5}', 422, "`input`"),
+        (b'{"agent_key": "chatty", "input": {"messages": [{"content": "x"}]}}', 422, "`input.messages[0]`"),
+        (b'{"agent_key": "chatty", "metadata": [1]}', 422, "`metadata`"),
+        (b'{"agent_key": "chatty", "surprise": 1}', 422, "'surprise'"),
+        (b'{"agent_key": "nobody"}', 404, "No agent 'nobody'"),
+        (b"[" * 200 + b"]" * 200, 422, "deeper than 128"),
+        (b'{"agent_key": "chatty", "input": "\\udc80"}', 422, "surrogate"),
+    ],
+)
+async def test_malformed_starts_are_refused_with_a_message(served: Served, content: bytes, status: int, fragment: str) -> None:
+    response = await served.client().post("/runs", content=content, headers={"Content-Type": "application/json"})
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["error"]["message"]
+    owner = served.app.state.api_keys.owner(f"Bearer {KEY_A}")
+    assert served.app.state.serve.runs.listed(owner) == []
+
+
+async def test_bodies_over_the_limit_get_413_declared_or_streamed(served: Served) -> None:
+    client = served.client()
+    big = b'{"agent_key": "chatty", "input": "' + b"x" * (1024 * 1024) + b'"}'
+    response = await client.post("/runs", content=big)
+    assert response.status_code == 413
+    assert "1048576 bytes" in response.json()["error"]["message"]
+
+    async def chunks():  # no Content-Length: the limit is enforced while reading
+        for _ in range(40):
+            yield b"x" * 32768
+
+    response = await client.post("/runs", content=chunks())
+    assert response.status_code == 413
+    just_under = b'{"agent_key": "paced", "input": "' + b"x" * (1024 * 1024 - 200) + b'", "metadata": {"count": 1}}'
+    assert (await client.post("/runs", content=just_under)).status_code == 201
+
+
+async def test_a_smaller_body_limit_is_configurable() -> None:
+    app = create_app(AgentRunner(), agents=AGENTS, api_keys=[KEY_A], max_body_bytes=2048)
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY_A}"}) as client:
+        response = await client.post("/runs", json={"agent_key": "chatty", "input": "y" * 3000})
+        assert response.status_code == 413
+        assert "2048 bytes" in response.json()["error"]["message"]
+
+
+async def test_unknown_runs_routes_and_methods_are_json_errors(served: Served) -> None:
+    client = served.client()
+    for method, path in [("GET", "/runs/nope"), ("GET", "/runs/nope/events"), ("POST", "/runs/nope/cancel")]:
+        response = await client.request(method, path)
+        assert response.status_code == 404
+        assert response.json()["error"]["type"] == "run_not_found"
+    response = await client.post("/runs/nope/resume", json={"answer": 1})
+    assert response.status_code == 404
+    response = await client.get("/nowhere")
+    assert response.status_code == 404 and response.json()["error"]["type"] == "not_found"
+    response = await client.delete("/runs")
+    assert response.status_code == 405 and response.json()["error"]["type"] == "method_not_allowed"
+    assert (await client.get("/runs", params={"limit": "0"})).status_code == 422
+
+
+async def test_a_run_is_visible_only_to_the_key_that_started_it(served: Served) -> None:
+    a, b = served.client(KEY_A), served.client(KEY_B)
+    run_id = await served.start(a, "asks")
+    await served.wait_status(a, run_id, "interrupted")
+    for method, path, body in [
+        ("GET", f"/runs/{run_id}", None),
+        ("GET", f"/runs/{run_id}/events", None),
+        ("POST", f"/runs/{run_id}/cancel", None),
+        ("POST", f"/runs/{run_id}/resume", {"answer": "yes"}),
+    ]:
+        response = await b.request(method, path, json=body)
+        assert response.status_code == 404, (method, path)
+        # The same answer as for a run that does not exist: nothing tells b the run is there.
+        expected = {"type": "run_not_found", "message": f"No run {run_id!r} visible to this API key; start one with POST /runs."}
+        assert response.json() == {"error": expected}
+    assert (await b.get("/runs")).json() == {"runs": []}
+    assert (await a.get(f"/runs/{run_id}")).json()["status"] == "interrupted"  # b's resume did nothing
+
+
+async def test_another_server_sharing_the_state_store_knows_the_owner(served: Served) -> None:
+    a = served.client(KEY_A)
+    run_id = await served.start(a, "chatty")
+    await served.wait_status(a, run_id, "succeeded")
+    runner = served.runner
+    twin = create_app(AgentRunner(event_bus=runner.event_bus, state_store=runner.state_store), agents=AGENTS, api_keys=[KEY_A, KEY_B])
+    async with serve_app(twin) as url:
+        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY_A}"}) as a2:
+            assert (await a2.get(f"/runs/{run_id}")).json()["status"] == "succeeded"
+        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY_B}"}) as b2:
+            assert (await b2.get(f"/runs/{run_id}")).status_code == 404
+
+
+async def test_cancel_stops_a_run_and_reports_it(served: Served) -> None:
+    client = served.client()
+    run_id = await served.start(client, "waits")
+    response = await client.post(f"/runs/{run_id}/cancel")
+    assert response.status_code == 202
+    assert response.json()["cancel_requested"] is True
+    body = await served.wait_status(client, run_id, "cancelled")
+    assert body["error"]["type"] == "RunCancelledError"
+    again = await client.post(f"/runs/{run_id}/cancel")
+    assert again.status_code == 202 and again.json() == {"run_id": run_id, "cancel_requested": False, "status": "cancelled"}
+
+
+async def test_an_interrupted_run_is_resumed_once_with_the_answer(served: Served) -> None:
+    client = served.client()
+    run_id = await served.start(client, "asks")
+    body = await served.wait_status(client, run_id, "interrupted")
+    assert body["interrupt"] == {"question": "Send the email to bob?", "tool_call_id": "call-ask"}
+    assert (await client.post(f"/runs/{run_id}/resume", json={})).status_code == 422
+    first = await client.post(f"/runs/{run_id}/resume", json={"answer": {"approved": True}})
+    second = await client.post(f"/runs/{run_id}/resume", json={"answer": {"approved": False}})
+    assert first.status_code == 202
+    assert second.status_code == 409 and "not waiting" in second.json()["error"]["message"]
+    done = await served.wait_status(client, run_id, "succeeded")
+    assert done["result"] == {"final_output": {"answer": {"approved": True}}}
+    conflict = await client.post(f"/runs/{run_id}/resume", json={"answer": 1})
+    assert conflict.status_code == 409
+    assert "run.succeeded" in conflict.json()["error"]["message"]
+    types = [e.type.value for e in await served.runner.event_bus.get_events(run_id)]
+    assert types == ["run.started", "tool.call", "run.interrupted", "run.started", "tool.result", "run.succeeded"]
+
+
+async def test_resuming_a_running_run_is_a_conflict(served: Served) -> None:
+    client = served.client()
+    run_id = await served.start(client, "waits")
+    response = await client.post(f"/runs/{run_id}/resume", json={"answer": "x"})
+    assert response.status_code == 409
+    await client.post(f"/runs/{run_id}/cancel")
+
+
+async def test_keys_never_reach_logs_or_reprs(served: Served, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = served.client()
+    run_id = await served.start(client, "fails")
+    await served.wait_status(client, run_id, "failed")
+    await served.client("not-the-key-" + KEY_B).get("/runs")
+    text = caplog.text + repr(served.app.state.api_keys) + repr(served.app.state.serve.runs.listed("x"))
+    for key in (KEY_A, KEY_B):
+        assert key not in text
+    owners = {r.owner for r in served.app.state.serve.runs.listed(served.app.state.api_keys.owner(f"Bearer {KEY_A}"))}
+    assert owners and all(KEY_A not in o for o in owners)
+
+
+def test_short_keys_are_refused_and_the_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(UserError, match="shorter than 16"):
+        ApiKeys(["short"])
+    monkeypatch.setenv("AGENT_RUNTIME_API_KEYS", f"{KEY_A}, {KEY_B}")
+    keys = ApiKeys.from_settings()
+    assert keys.enabled and repr(keys) == "ApiKeys(count=2)"
+    assert keys.owner(f"Bearer {KEY_B}") not in (None, keys.owner(f"Bearer {KEY_A}"))
+    assert keys.owner(f"Bearer {KEY_B}x") is None
+    assert ApiKeys.from_settings([]).owner(None) == "local"
+
+
+async def test_without_keys_the_server_is_open_on_loopback() -> None:
+    app = create_app(AgentRunner(), agents=AGENTS, api_keys=[])
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as client:
+        response = await client.post("/runs", json={"agent_key": "paced", "metadata": {"count": 1}})
+        assert response.status_code == 201
+        async with client.stream("GET", f"/runs/{response.json()['run_id']}/events") as stream:
+            assert [m.event async for m in sse_messages(stream) if m.event][-1] == "run.succeeded"
+
+
+async def test_cors_is_off_unless_origins_are_given(served: Served) -> None:
+    headers = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+    response = await served.client().options("/runs", headers=headers)
+    assert "access-control-allow-origin" not in response.headers
+    app = create_app(AgentRunner(), agents=AGENTS, api_keys=[KEY_A], cors_origins=["https://app.example"])
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as client:
+        preflight = await client.options("/runs", headers=headers | {"Access-Control-Request-Headers": "authorization"})
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+        other = await client.options("/runs", headers=headers | {"Origin": "https://evil.example"})
+        assert other.headers.get("access-control-allow-origin") != "https://evil.example"
