@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +17,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from .. import AgentRunner, AgentRuntime
+from .._redaction import get_logger
 from ..errors import UserError
 from ._agui_route import agui_routes
 from ._auth import ApiKeys, AuthMiddleware
@@ -28,7 +28,7 @@ from ._viewer import viewer_routes
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 
-logger = logging.getLogger("agent_runtime_core.serve")
+logger = get_logger("agent_runtime_core.serve")
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 """Largest request body accepted by default: 1 MiB (larger ones get 413)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 import uuid
 from collections import OrderedDict
@@ -20,6 +19,7 @@ from typing import Any, Literal
 
 from .. import AgentRunner, AgentRuntime, RunResult, get_runtime, list_runtimes
 from .._json import dumps_bounded
+from .._redaction import get_logger
 from ..errors import InvalidInputError, UserError
 from ..events import TERMINAL_EVENT_TYPES, Event, EventType
 from ..runner import MAX_RESUME_BYTES
@@ -27,7 +27,7 @@ from ._http import Problem
 
 __all__ = ["Execution", "RunManager", "RunRecord", "check_input"]
 
-logger = logging.getLogger("agent_runtime_core.serve")
+logger = get_logger("agent_runtime_core.serve")
 
 Execution = Literal["local", "queue"]
 
