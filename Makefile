@@ -30,9 +30,12 @@ ENVS := $(VENV)/.installed-test $(ADAPTER_VENVS) $(ALL_VENV)/.installed $(ARQ_VE
 # never download a Python of its own. uv reads no pip configuration: it installs from PyPI unless
 # UV_DEFAULT_INDEX (or UV_INDEX_URL) says otherwise.
 export UV_PYTHON_DOWNLOADS := never
-# $(call uv-env,DIR): create the virtual environment DIR unless it exists.
-uv-env = test -x $(1)/bin/python || $(UV) venv --quiet --python $(TOOLS)/bin/python $(1)
-UV_PIP := $(UV) pip install --quiet --python
+# $(call uv-env,DIR): create the virtual environment DIR unless it exists (with pip in it, as
+# `python -m venv` would: `DIR/bin/pip install ...` keeps working).
+uv-env = test -x $(1)/bin/python || $(UV) venv --quiet --seed --python $(TOOLS)/bin/python $(1)
+# Bytecode is compiled at install time, as pip does: with PYTHONDONTWRITEBYTECODE set, nothing
+# would ever cache it, and every test process would compile the frameworks again.
+UV_PIP := $(UV) pip install --quiet --compile-bytecode --python
 
 .PHONY: demo test envs test-core test-adapters test-conformance test-bench test-packaging bench lint typecheck format clean $(addprefix test-adapter-,$(ADAPTERS))
 
