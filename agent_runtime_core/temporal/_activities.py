@@ -1,0 +1,169 @@
+"""The activities of the run workflow: `execute` makes one attempt of a run with the runner's own
+engine (so its events, checkpoints and traces are the same as on any engine); `settle` writes the
+terminal event of a run that no attempt finished (cancelled before or between attempts, or given
+up by Temporal).
+
+Granularity: one activity per attempt, not per step. A step boundary is not something every
+framework exposes (a LangGraph node, a CrewAI task, an OpenAI Agents turn differ), but every
+adapter checkpoints into our StateStore after each step; a retried activity resumes from that
+checkpoint, so a crash redoes at most the unfinished step, and the workflow history stays small
+(a few events per attempt instead of several per model call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from .._engine import lifecycle
+from .._engine.execution import RetryLater
+from .._engine.results import result_key, result_to_dict
+from ..errors import InvalidInputError
+from ..events.base import EventType
+from ..registry import RuntimeNotFoundError, get_runtime
+from ..runtime import ErrorInfo, RunResult, RunStatus
+from ._workflow import EXECUTE, SETTLE
+
+if TYPE_CHECKING:
+    from ..runner import AgentRunner
+
+__all__ = ["CANCEL_KEY_PREFIX", "RunActivities"]
+
+logger = logging.getLogger("agent_runtime_core.temporal")
+
+CANCEL_KEY_PREFIX = "run-cancel:"
+"""`runner.cancel(run_id, reason)` leaves the reason in the state store under `run-cancel:<id>`:
+Temporal tells an activity that it is cancelled, not why."""
+
+
+class RunActivities:
+    """The activities, bound to the worker's runner (its engine, event bus, state store)."""
+
+    def __init__(self, runner: AgentRunner, *, heartbeat_seconds: float, max_result_bytes: int) -> None:
+        self.runner = runner
+        self.heartbeat_seconds = heartbeat_seconds
+        self.max_result_bytes = max_result_bytes
+
+    @activity.defn(name=EXECUTE)
+    async def execute(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One attempt of the run (numbered as Temporal's attempt of this activity). Returns the
+        run's result; raises a retryable `ApplicationError` (with the engine's backoff as the
+        delay) when the attempt failed and another should follow."""
+        run_id, agent_key = str(request["run_id"]), str(request["agent_key"])
+        runner = self.runner
+        try:
+            agent = get_runtime(agent_key)
+        except RuntimeNotFoundError as e:
+            error = ErrorInfo.from_exception(InvalidInputError(str(e), run_id=run_id))
+            return await self._settled(run_id, agent_key, RunStatus.FAILED, error)
+        attempt = activity.info().attempt
+        task = asyncio.create_task(
+            runner._engine.execute(
+                agent,
+                run_id,
+                request.get("input_data"),
+                metadata=request.get("metadata") or {},
+                resume_value=request.get("resume_value"),
+                resuming=bool(request.get("resuming")),
+                attempt=attempt,
+            ),
+            name=f"temporal-run:{run_id}",
+        )
+        beat = asyncio.create_task(self._heartbeat(), name=f"heartbeat:{run_id}")
+        try:
+            result = await self._finish(task, run_id)
+        except RetryLater as retry:
+            raise ApplicationError(
+                retry.error.message,
+                retry.error.to_dict(),
+                type=retry.error.type,
+                next_retry_delay=timedelta(seconds=max(retry.delay, 0.001)),
+            ) from None
+        finally:
+            beat.cancel()
+        return await self._result(result)
+
+    async def _finish(self, task: asyncio.Task[RunResult], run_id: str) -> RunResult:
+        """The attempt's result. A cancellation of this activity is the run's cancellation: it
+        reaches the agent as `ctx.is_cancelled()` (then its task, after the grace period), and the
+        attempt ends with RUN_CANCELLED. A worker shutting down stops the attempt instead: the
+        activity is retried elsewhere, from the run's checkpoint."""
+        while True:
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if task.done() and not task.cancelled():
+                    return task.result()
+                if activity.is_worker_shutdown() or task.cancelled():
+                    task.cancel(msg="worker shutting down")
+                    with contextlib.suppress(BaseException):
+                        await task
+                    raise
+                if current is not None:
+                    current.uncancel()
+                reason = await self._cancel_reason(run_id)
+                self.runner._engine.cancel(run_id, reason, None)
+
+    async def _cancel_reason(self, run_id: str) -> str:
+        try:
+            stored = await self.runner.state_store.get(CANCEL_KEY_PREFIX + run_id)
+        except Exception:
+            logger.warning("Could not read the cancel reason of run %s.", ascii(run_id)[:80])
+            return "cancelled"
+        reason = stored.get("reason") if isinstance(stored, dict) else None
+        return str(reason) if reason else "cancelled"
+
+    async def _heartbeat(self) -> None:
+        # Heartbeats tell Temporal the worker is alive (else the attempt is retried elsewhere after
+        # the heartbeat timeout) and bring back cancellation requests.
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(self.heartbeat_seconds)
+
+    async def _result(self, result: RunResult) -> dict[str, Any]:
+        """The result for the workflow's history; one over `max_result_bytes` of JSON is kept in
+        the state store instead, and the history gets a reference to it."""
+        # As JSON, values that are not JSON as their str() (as the state stores record them).
+        text = json.dumps(result_to_dict(result), separators=(",", ":"), ensure_ascii=False, default=str)
+        data: dict[str, Any] = json.loads(text)
+        size = len(text.encode())
+        if size <= self.max_result_bytes:
+            return data
+        await self.runner.state_store.set(result_key(str(result.run_id)), data)
+        return {"run_id": result.run_id, "status": data["status"], "attempts": result.attempts,
+                "stored_bytes": size}
+
+    async def _settled(self, run_id: str, agent_key: str, status: RunStatus, error: ErrorInfo) -> dict[str, Any]:
+        engine = self.runner._engine
+        result = await lifecycle.not_executed(engine.publish, self.runner.event_bus, run_id, agent_key, status, error)
+        return result_to_dict(result)
+
+    @activity.defn(name=SETTLE)
+    async def settle(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Write the terminal event of a run no attempt finished: RUN_CANCELLED (the workflow was
+        cancelled before or between attempts, or while waiting for a human) or RUN_FAILED
+        (Temporal gave up on it). Nothing is written twice when this activity is retried."""
+        run_id, agent_key = str(request["run_id"]), str(request["agent_key"])
+        status = RunStatus(str(request["status"]))
+        raw = request.get("error") or {}
+        if status is RunStatus.CANCELLED:
+            error = ErrorInfo(type="RunCancelledError", message=await self._cancel_reason(run_id), retriable=False)
+            written = EventType.RUN_CANCELLED
+        else:
+            error = ErrorInfo(type=str(raw.get("type") or "TemporalError"),
+                              message=str(raw.get("message") or "Temporal gave up on the run."), retriable=False)
+            written = EventType.RUN_FAILED
+        bus = self.runner.event_bus
+        last_seq = await bus.last_seq(run_id)
+        last = await bus.get_events(run_id, max(0, last_seq - 1)) if last_seq else []
+        if last and last[-1].type is written:  # this settle ran before and its event stands
+            return result_to_dict(RunResult(run_id=run_id, status=status, error=error, attempts=0))
+        return await self._settled(run_id, agent_key, status, error)
