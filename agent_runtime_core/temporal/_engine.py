@@ -18,6 +18,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -259,7 +260,12 @@ class TemporalEngine:
                     return await self._finished(runner, handle.id, finished)
                 memo = await (await handle.describe()).memo()
                 outcome = memo.get("outcome")
-                if memo.get("status") == "interrupted" and isinstance(outcome, dict):
+                # Waiting for a human, unless a cancel is on its way (it then ends CANCELLED).
+                if (
+                    memo.get("status") == "interrupted"
+                    and isinstance(outcome, dict)
+                    and await runner.state_store.get(CANCEL_KEY_PREFIX + handle.id) is None
+                ):
                     return result_from_dict(outcome)
                 delay = min(delay * 2, 1.0)
         except RPCError as e:
@@ -295,8 +301,10 @@ class TemporalEngine:
         heartbeat; a run not started or waiting for a human ends RUN_CANCELLED. False when
         Temporal knows no such run or it already ended."""
         handle = (await self.client()).get_workflow_handle(run_id)
-        await runner.state_store.set(CANCEL_KEY_PREFIX + run_id, {"reason": reason}, ttl_seconds=_CANCEL_REASON_TTL)
         try:
+            if (await handle.describe()).status is not WorkflowExecutionStatus.RUNNING:
+                return False
+            await runner.state_store.set(CANCEL_KEY_PREFIX + run_id, {"reason": reason}, ttl_seconds=_CANCEL_REASON_TTL)
             await handle.cancel(reason=reason)
         except RPCError as e:
             if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):

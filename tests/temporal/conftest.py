@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from agent_runtime_core import AgentRunner
+from agent_runtime_core import AgentRunner, register_runtime
 from agent_runtime_core.events import RedisEventBus
 from agent_runtime_core.state import RedisStateStore
 from agent_runtime_core.temporal import TemporalEngine
@@ -39,6 +39,15 @@ def _server(directory: Path, persistent: bool = False) -> TemporalServer:
         return TemporalServer(directory, persistent=persistent).start()
     except TemporalServerNotFoundError as e:
         pytest.fail(f"The Temporal tests need the Temporal CLI. {e}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+async def stepper() -> AsyncIterator[temporal_app.Stepper]:
+    """The test app's agent, registered in this process (the registry is cleared between tests)."""
+    agent = temporal_app.Stepper()
+    register_runtime(agent)
+    yield agent
+    await agent.aclose()
 
 
 @pytest.fixture(scope="session")
@@ -124,6 +133,12 @@ async def runner_factory(app_env: dict[str, str]) -> AsyncIterator[Any]:
 @pytest.fixture
 def runner(runner_factory: Any) -> AgentRunner:
     """A client runner on the Temporal engine."""
+    return runner_factory()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def worker(runner_factory: Any) -> AgentRunner:
+    """Another runner on the same backends, to serve in this process (as a worker would)."""
     return runner_factory()  # type: ignore[no-any-return]
 
 

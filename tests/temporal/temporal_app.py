@@ -25,7 +25,7 @@ from agent_runtime_core import (
 from agent_runtime_core.llm import OpenAIClient
 
 CONFIG = RunnerConfig(run_timeout_seconds=60, max_retries=2, retry_backoff_seconds=0.1, cancel_grace_seconds=2)
-SECRET = "sk-temporal-test-secret-0123456789"
+SECRET = "hunter2-temporal-private-value"  # not key-shaped: masked because it is registered
 
 
 def model_client() -> OpenAIClient:

@@ -4,38 +4,17 @@ queue engine, duplicate submits, retries, and no secret in a workflow history.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 import pytest
 import temporal_app
+from temporal_support import serving, types_of
 
-from agent_runtime_core import AgentRunner, EventType, RunStatus, register_runtime
+from agent_runtime_core import AgentRunner, EventType, RunStatus, configure
 from agent_runtime_core.events import RedisEventBus
 from agent_runtime_core.queue import RedisQueue
 from agent_runtime_core.state import RedisStateStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
-
-
-@contextlib.asynccontextmanager
-async def serving(runner: AgentRunner, concurrency: int = 5) -> AsyncIterator[None]:
-    """`runner.serve()` in this process, stopped on exit."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.serve(concurrency, handle_signals=False, stop=stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-
-
-@pytest.fixture(autouse=True)
-async def stepper() -> AsyncIterator[temporal_app.Stepper]:
-    agent = temporal_app.Stepper()
-    register_runtime(agent)
-    yield agent
-    await agent.aclose()
 
 
 async def close(runner: AgentRunner) -> None:
@@ -44,16 +23,12 @@ async def close(runner: AgentRunner) -> None:
             await part.close()  # type: ignore[attr-defined]
 
 
-async def types_of(runner: AgentRunner, run_id: str) -> list[EventType]:
-    return [e.type async for e in runner.events(run_id, follow=False)]
-
-
-async def test_submit_events_result_match_the_queue_engine(runner: AgentRunner, redis_url: str) -> None:
+async def test_submit_events_result_match_the_queue_engine(runner: AgentRunner, worker: AgentRunner, redis_url: str) -> None:
     queue_runner = AgentRunner(
         temporal_app.CONFIG, event_bus=RedisEventBus(redis_url, block_seconds=0.5),
         state_store=RedisStateStore(redis_url), queue=RedisQueue(redis_url, poll_seconds=0.2),
     )
-    async with serving(runner), serving(queue_runner):
+    async with serving(worker), serving(queue_runner):
         on_temporal = await runner.submit("stepper", {"messages": [], "steps": 3}, run_id="on-temporal")
         on_queue = await queue_runner.submit("stepper", {"messages": [], "steps": 3}, run_id="on-queue")
         temporal_result = await runner.wait(on_temporal, timeout=60)
@@ -71,8 +46,8 @@ async def test_submit_events_result_match_the_queue_engine(runner: AgentRunner, 
     assert seqs == list(range(1, len(seqs) + 1))
 
 
-async def test_a_duplicate_submit_is_rejected_by_temporal_and_starts_nothing(runner: AgentRunner) -> None:
-    async with serving(runner):
+async def test_a_duplicate_submit_is_rejected_by_temporal_and_starts_nothing(runner: AgentRunner, worker: AgentRunner) -> None:
+    async with serving(worker):
         first = await runner.submit("stepper", {"messages": [], "steps": 1}, run_id="dup")
         again = await runner.submit("stepper", {"messages": [], "steps": 1}, run_id="dup")
         assert first == again == "dup"
@@ -85,8 +60,8 @@ async def test_a_duplicate_submit_is_rejected_by_temporal_and_starts_nothing(run
     assert len(runs) == 1
 
 
-async def test_a_failed_attempt_is_retried_by_temporal_with_the_runners_backoff(runner: AgentRunner) -> None:
-    async with serving(runner):
+async def test_a_failed_attempt_is_retried_by_temporal_with_the_runners_backoff(runner: AgentRunner, worker: AgentRunner) -> None:
+    async with serving(worker):
         run_id = await runner.submit("stepper", {"messages": [], "steps": 1, "fail_first": True})
         result = await runner.wait(run_id, timeout=60)
         events = [e async for e in runner.events(run_id, follow=False)]
@@ -103,8 +78,8 @@ async def test_a_failed_attempt_is_retried_by_temporal_with_the_runners_backoff(
     assert started[-1].activity_task_started_event_attributes.attempt == 2
 
 
-async def test_an_unknown_agent_fails_the_run_without_retrying(runner: AgentRunner) -> None:
-    async with serving(runner):
+async def test_an_unknown_agent_fails_the_run_without_retrying(runner: AgentRunner, worker: AgentRunner) -> None:
+    async with serving(worker):
         run_id = await runner.submit("nobody", "hi")
         result = await runner.wait(run_id, timeout=60)
         types = await types_of(runner, run_id)
@@ -112,10 +87,10 @@ async def test_an_unknown_agent_fails_the_run_without_retrying(runner: AgentRunn
     assert types == [EventType.RUN_STARTED, EventType.RUN_FAILED]
 
 
-async def test_no_secret_reaches_the_workflow_history(runner: AgentRunner) -> None:
+async def test_no_secret_reaches_the_workflow_history(runner: AgentRunner, worker: AgentRunner) -> None:
     configure(openai_api_key=temporal_app.SECRET)  # a known secret, as an application has
     question = f"my key is {temporal_app.SECRET}"
-    async with serving(runner):
+    async with serving(worker):
         run_id = await runner.submit("stepper", {"messages": [{"role": "user", "content": question}],
                                                  "steps": 1, "leak": True})
         result = await runner.wait(run_id, timeout=60)
@@ -153,8 +128,8 @@ def _decoded_payloads(history_json: str) -> str:
     return "\n".join(found)
 
 
-async def test_runs_show_agent_key_and_status_in_temporal(runner: AgentRunner) -> None:
-    async with serving(runner):
+async def test_runs_show_agent_key_and_status_in_temporal(runner: AgentRunner, worker: AgentRunner) -> None:
+    async with serving(worker):
         run_id = await runner.submit("stepper", {"messages": [], "steps": 1})
         await runner.wait(run_id, timeout=60)
     client = await runner.engine.client()  # type: ignore[attr-defined]
