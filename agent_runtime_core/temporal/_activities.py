@@ -91,10 +91,12 @@ class RunActivities:
         return await self._result(result)
 
     async def _finish(self, task: asyncio.Task[RunResult], run_id: str) -> RunResult:
-        """The attempt's result. A cancellation of this activity is the run's cancellation: it
-        reaches the agent as `ctx.is_cancelled()` (then its task, after the grace period), and the
-        attempt ends with RUN_CANCELLED. A worker shutting down stops the attempt instead: the
-        activity is retried elsewhere, from the run's checkpoint."""
+        """The attempt's result. A cancellation of the run's workflow reaches the agent as
+        `ctx.is_cancelled()` (then its task is cancelled, after the grace period), and the attempt
+        ends with RUN_CANCELLED. Any other end of this activity (the worker shutting down, or
+        Temporal no longer counting on this attempt: it timed out, e.g. while the server was
+        unreachable, and another attempt took over) abandons the attempt without an outcome of
+        its own: the run goes on in the next attempt, from its checkpoint."""
         while True:
             try:
                 return await asyncio.shield(task)
@@ -102,8 +104,12 @@ class RunActivities:
                 current = asyncio.current_task()
                 if task.done() and not task.cancelled():
                     return task.result()
-                if activity.is_worker_shutdown() or task.cancelled():
-                    task.cancel(msg="worker shutting down")
+                details = activity.cancellation_details()
+                requested = details is not None and details.cancel_requested and not (
+                    details.not_found or details.timed_out or details.worker_shutdown or details.reset
+                )
+                if not requested or activity.is_worker_shutdown() or task.cancelled():
+                    task.cancel(msg="attempt abandoned")
                     with contextlib.suppress(BaseException):
                         await task
                     raise

@@ -60,7 +60,7 @@ class Stepper(AgentRuntime):
         for step in range(done, steps):
             if ctx.is_cancelled():
                 break
-            await ctx.emit(EventType.STEP_STARTED, {"name": f"step-{step}", "kind": "step"})
+            await ctx.emit(EventType.STEP_STARTED, {"name": f"step-{step}", "kind": "step", "pid": os.getpid()})
             response = await self._client.generate([{"role": "user", "content": f"{ctx.run_id} step {step}"}])
             answers.append(response.content)
             await ctx.checkpoint({"done": step + 1, "answers": answers})
