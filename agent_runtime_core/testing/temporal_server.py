@@ -74,6 +74,8 @@ class TemporalServer:
         persistent: Keep state in `directory/temporal.db`, so `restart()` keeps every workflow.
         port: The frontend's gRPC port; a free one by default.
         namespace: The namespace to create (besides "default").
+        search_attributes: `NAME=Type` custom search attributes to register at start (ours by
+            default; empty to leave them to `TemporalEngine`, which registers them itself).
         executable: The CLI; `find_temporal_cli()` by default.
     """
 
@@ -84,6 +86,7 @@ class TemporalServer:
         persistent: bool = False,
         port: int | None = None,
         namespace: str = "default",
+        search_attributes: tuple[str, ...] = SEARCH_ATTRIBUTES,
         executable: str | None = None,
     ) -> None:
         self.executable = executable or find_temporal_cli()
@@ -92,6 +95,7 @@ class TemporalServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.persistent = persistent
         self.namespace = namespace
+        self.search_attributes = tuple(search_attributes)
         self._fixed_port = port is not None
         self.port = port if port is not None else _free_port()
         self.ui_port = _free_port()
@@ -125,7 +129,7 @@ class TemporalServer:
             args += ["--namespace", self.namespace]
         if self.persistent:
             args += ["--db-filename", str(self.directory / "temporal.db")]
-        for attribute in SEARCH_ATTRIBUTES:
+        for attribute in self.search_attributes:
             args += ["--search-attribute", attribute]
         return args
 

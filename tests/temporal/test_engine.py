@@ -4,6 +4,8 @@ queue engine, duplicate submits, retries, and no secret in a workflow history.""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from typing import Any
 
 import pytest
 import temporal_app
@@ -13,6 +15,7 @@ from agent_runtime_core import AgentRunner, EventType, RunStatus, configure
 from agent_runtime_core.events import RedisEventBus
 from agent_runtime_core.queue import RedisQueue
 from agent_runtime_core.state import RedisStateStore
+from agent_runtime_core.testing import TemporalServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -142,3 +145,22 @@ async def test_runs_show_agent_key_and_status_in_temporal(runner: AgentRunner, w
         await asyncio.sleep(0.1)
     else:
         pytest.fail(f"no workflow matched {query}")
+
+
+async def test_the_engine_registers_its_search_attributes_when_the_server_lacks_them(
+    tmp_path: Path, runner_factory: Any, app_env: dict[str, str]
+) -> None:
+    with TemporalServer(tmp_path / "bare", search_attributes=()) as bare:
+        app_env["TEMPORAL_ADDRESS"] = bare.address
+        client, worker = runner_factory(), runner_factory()
+        async with serving(worker):
+            run_id = await client.submit("stepper", {"messages": [], "steps": 1})
+            assert (await client.wait(run_id, timeout=60)).status is RunStatus.SUCCEEDED
+        temporal = await client.engine.client()
+        query = f'AgentKey="stepper" AND WorkflowId="{run_id}"'
+        for _ in range(100):  # visibility is eventually consistent
+            if [w async for w in temporal.list_workflows(query)]:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail(f"no workflow matched {query}")
