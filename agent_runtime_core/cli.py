@@ -347,7 +347,7 @@ async def _cli_worker(args: Any) -> int:
             "with AgentRunner() (the engine then follows the settings) or drop --engine."
         )
     if runner.engine.name == "temporal":
-        await runner.serve(concurrency=args.concurrency)
+        await runner.serve(concurrency=args.concurrency, shutdown_grace_seconds=args.shutdown_grace)
         return 0
     if getattr(runner.queue, "process_local", False):
         logger.warning(

@@ -34,9 +34,18 @@ from ._workflow import EXECUTE, SETTLE
 if TYPE_CHECKING:
     from ..runner import AgentRunner
 
-__all__ = ["CANCEL_KEY_PREFIX", "RunActivities"]
+__all__ = ["CANCEL_KEY_PREFIX", "OUTCOME_KEY_PREFIX", "RunActivities"]
 
 logger = logging.getLogger("agent_runtime_core.temporal")
+
+OUTCOME_KEY_PREFIX = "temporal-outcome:"
+"""Each execute activity's outcome, recorded in the state store before it is returned."""
+_OUTCOME_TTL = 7 * 24 * 3600.0
+_FINAL = {
+    EventType.RUN_SUCCEEDED: RunStatus.SUCCEEDED,
+    EventType.RUN_FAILED: RunStatus.FAILED,
+    EventType.RUN_CANCELLED: RunStatus.CANCELLED,
+}
 
 CANCEL_KEY_PREFIX = "run-cancel:"
 """`runner.cancel(run_id, reason)` leaves the reason in the state store under `run-cancel:<id>`:
@@ -63,7 +72,12 @@ class RunActivities:
         except RuntimeNotFoundError as e:
             error = ErrorInfo.from_exception(InvalidInputError(str(e), run_id=run_id))
             return await self._settled(run_id, agent_key, RunStatus.FAILED, error)
-        attempt = activity.info().attempt
+        info = activity.info()
+        attempt, outcome_key = info.attempt, f"{OUTCOME_KEY_PREFIX}{info.workflow_run_id}:{info.activity_id}"
+        if attempt > 1:  # an earlier attempt may have finished the run, its completion lost
+            done = await self._finished_before(run_id, outcome_key, bool(request.get("resuming")))
+            if done is not None:
+                return done
         task = asyncio.create_task(
             runner._engine.execute(
                 agent,
@@ -88,6 +102,35 @@ class RunActivities:
             ) from None
         finally:
             beat.cancel()
+        data = await self._result(result)
+        # Recorded before Temporal hears of it: an attempt retried after a lost completion (this
+        # worker died, the server restarted) returns it instead of running the agent again.
+        await self.runner.state_store.set(outcome_key, data, ttl_seconds=_OUTCOME_TTL)
+        return data
+
+    async def _finished_before(self, run_id: str, outcome_key: str, resuming: bool) -> dict[str, Any] | None:
+        """The outcome of this activity if an earlier attempt got that far: recorded, or (its
+        worker died between the terminal event and the record) read from the terminal event."""
+        recorded = await self.runner.state_store.get(outcome_key)
+        if isinstance(recorded, dict):
+            return recorded
+        if resuming:  # a resumed run's own terminal event cannot be told from the interrupt's
+            return None
+        bus = self.runner.event_bus
+        events = await bus.get_events(run_id)
+        last = events[-1] if events else None
+        if last is None or last.type not in _FINAL:
+            return None
+        status, payload = _FINAL[last.type], last.payload
+        result = RunResult(run_id=run_id, status=status, attempts=sum(e.type is EventType.RUN_STARTED for e in events))
+        if status is RunStatus.SUCCEEDED:
+            result.final_output = dict(payload.get("final_output") or {})
+        elif isinstance(payload.get("error"), dict):
+            result.error = ErrorInfo.from_dict(payload["error"])
+        else:
+            result.error = ErrorInfo(type="RunCancelledError", message=str(payload.get("reason") or "cancelled"),
+                                     retriable=False)
+        logger.info("Run %s had finished in an earlier attempt; not running it again.", ascii(run_id)[:80])
         return await self._result(result)
 
     async def _finish(self, task: asyncio.Task[RunResult], run_id: str) -> RunResult:

@@ -60,7 +60,8 @@ class TemporalEngine:
     - `address`, `namespace`, `task_queue`: where the Temporal frontend is and which task queue
       the workers poll (`configure(temporal_address=...)` / `TEMPORAL_ADDRESS` for `from_settings`).
     - `heartbeat_timeout_seconds`: an attempt whose worker stopped heartbeating this long (it
-      died) is retried on another worker, from the run's last checkpoint.
+      died) is retried on another worker, from the run's last checkpoint. Like the retries and
+      the time limit, it is part of the run's policy, set by the runner that submits the run.
     - `heartbeat_seconds`: how often a running attempt heartbeats (and so how soon a cancel
       reaches it).
     - `max_redeliveries`: attempts Temporal may make beyond the runner's `max_retries`, for

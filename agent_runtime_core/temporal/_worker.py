@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 __all__ = ["serve"]
 
 
-def build_worker(engine: TemporalEngine, runner: AgentRunner, client: object, concurrency: int) -> Worker:
+def build_worker(
+    engine: TemporalEngine, runner: AgentRunner, client: object, concurrency: int, shutdown_grace_seconds: float
+) -> Worker:
     """The worker: our workflow in Temporal's sandbox (with `agent_runtime_core` passed through,
     imported once per process rather than once per workflow), our activities bound to `runner`."""
     activities = RunActivities(
@@ -37,7 +39,7 @@ def build_worker(engine: TemporalEngine, runner: AgentRunner, client: object, co
         # Heartbeats leave at most this often: it bounds how soon a cancel reaches an attempt.
         max_heartbeat_throttle_interval=timedelta(seconds=engine.heartbeat_seconds),
         default_heartbeat_throttle_interval=timedelta(seconds=engine.heartbeat_seconds),
-        graceful_shutdown_timeout=timedelta(seconds=engine.shutdown_grace_seconds),
+        graceful_shutdown_timeout=timedelta(seconds=shutdown_grace_seconds),
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules("agent_runtime_core")
         ),
@@ -51,10 +53,12 @@ async def serve(
     *,
     handle_signals: bool = True,
     stop: asyncio.Event | None = None,
+    shutdown_grace_seconds: float | None = None,
 ) -> None:
     """Serve until SIGTERM / SIGINT (when `handle_signals` and this is the main thread) or until
-    `stop` is set. Attempts in progress get `shutdown_grace_seconds` to finish; the rest are
-    retried by other workers from their checkpoints."""
+    `stop` is set. Attempts in progress get `shutdown_grace_seconds` (default the engine's) to
+    finish; the rest are retried by other workers from their checkpoints."""
+    grace = engine.shutdown_grace_seconds if shutdown_grace_seconds is None else shutdown_grace_seconds
     if not isinstance(concurrency, int) or concurrency < 1:
         raise UserError(f"`concurrency` must be an integer >= 1; got {concurrency!r}.")
     stop = stop or asyncio.Event()
@@ -68,7 +72,7 @@ async def serve(
             except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
                 pass
     try:
-        worker = build_worker(engine, runner, await engine.client(), concurrency)
+        worker = build_worker(engine, runner, await engine.client(), concurrency, grace)
         async with worker:
             await stop.wait()
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from typing import Any
 
 from agent_runtime_core import (
@@ -36,7 +37,8 @@ def model_client() -> OpenAIClient:
 class Stepper(AgentRuntime):
     """`steps` model calls, `pause` seconds after each (stopping early when cancelled); with
     `interrupt`, asks a human after the steps and answers with what the human said; with
-    `fail_first`, its first attempt raises (a retriable failure)."""
+    `fail_first`, its first attempt raises (a retriable failure); with `stall`, its first attempt
+    blocks its event loop that many seconds before returning (no heartbeat meanwhile)."""
 
     key = "stepper"  # type: ignore[assignment]
 
@@ -69,6 +71,8 @@ class Stepper(AgentRuntime):
             while waited < pause and not ctx.is_cancelled():
                 await asyncio.sleep(0.02)
                 waited += 0.02
+        if data.get("stall") and ctx.attempt == 1:  # a worker that stops heartbeating, then goes on
+            time.sleep(float(data["stall"]))  # noqa: ASYNC251 - the point: the loop is blocked
         if data.get("interrupt") and not ctx.is_resuming:
             return RunResult(interrupt={"question": "May I finish?"})
         output: dict[str, Any] = {"response": answers[-1] if answers else "", "steps": len(answers)}

@@ -164,3 +164,20 @@ async def test_the_engine_registers_its_search_attributes_when_the_server_lacks_
             await asyncio.sleep(0.1)
         else:
             pytest.fail(f"no workflow matched {query}")
+
+
+async def test_an_attempt_timed_out_after_finishing_is_not_run_again(runner: AgentRunner, worker: AgentRunner) -> None:
+    """Attempt 1 stalls past the heartbeat timeout, then finishes: Temporal has already scheduled
+    attempt 2, which finds the recorded outcome instead of running the agent again."""
+    async with serving(worker):
+        run_id = await runner.submit("stepper", {"messages": [], "steps": 1, "stall": 4.5})
+        result = await runner.wait(run_id, timeout=60)
+        events = [e async for e in runner.events(run_id, follow=False)]
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    kinds = [e.type for e in events]
+    assert kinds.count(EventType.RUN_STARTED) == 1 and kinds.count(EventType.RUN_SUCCEEDED) == 1
+    client = await runner.engine.client()  # type: ignore[attr-defined]
+    history = await client.get_workflow_handle(run_id).fetch_history()
+    started = [e.activity_task_started_event_attributes for e in history.events
+               if e.HasField("activity_task_started_event_attributes")]
+    assert started[-1].attempt >= 2  # Temporal did retry it
