@@ -107,7 +107,7 @@ def app_env(
 
 
 def make_runner(env: dict[str, str], **engine_options: Any) -> AgentRunner:
-    options: dict[str, Any] = {"heartbeat_timeout_seconds": 3.0, "heartbeat_seconds": 0.3, "shutdown_grace_seconds": 1}
+    options: dict[str, Any] = {"heartbeat_timeout_seconds": 5.0, "heartbeat_seconds": 0.3, "shutdown_grace_seconds": 1}
     options.update(engine_options)
     engine = TemporalEngine(env["TEMPORAL_ADDRESS"], task_queue=env["TEMPORAL_TASK_QUEUE"], **options)
     url = env["TEST_REDIS_URL"]

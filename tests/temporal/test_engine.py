@@ -170,7 +170,7 @@ async def test_an_attempt_timed_out_after_finishing_is_not_run_again(runner: Age
     """Attempt 1 stalls past the heartbeat timeout, then finishes: Temporal has already scheduled
     attempt 2, which finds the recorded outcome instead of running the agent again."""
     async with serving(worker):
-        run_id = await runner.submit("stepper", {"messages": [], "steps": 1, "stall": 4.5})
+        run_id = await runner.submit("stepper", {"messages": [], "steps": 1, "stall": 6.5})
         result = await runner.wait(run_id, timeout=60)
         events = [e async for e in runner.events(run_id, follow=False)]
     assert result.status is RunStatus.SUCCEEDED, result.error

@@ -131,7 +131,8 @@ async def test_a_worker_killed_mid_run_the_run_finishes_on_the_other(
                "TEMPORAL_TASK_QUEUE": task_queue}
         client = AgentRunner(CONFIG, event_bus=RedisEventBus(redis_url, block_seconds=0.5),
                              state_store=RedisStateStore(redis_url),
-                             engine=TemporalEngine(temporal.address, task_queue=task_queue))
+                             engine=TemporalEngine(temporal.address, task_queue=task_queue,
+                                                   heartbeat_timeout_seconds=5))
         try:
             procs.extend(start_worker(tmp_path, i, env) for i in range(2))
             run_id = await client.submit("faulty", WEATHER_QUESTION)
