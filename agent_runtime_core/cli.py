@@ -1,6 +1,7 @@
 """The `agent-runtime` command: `demo` runs the offline demo, `run` runs any agent once, `worker`
-serves queued runs, `submit` queues one, `events` shows or follows a run's events, `dead-letters`
-lists, requeues or deletes the runs workers refused, `serve` serves runs over HTTP."""
+serves submitted runs (from our queue or Temporal), `submit` starts one, `events` shows or follows a
+run's events, `dead-letters` lists, requeues or deletes the runs workers refused, `serve` serves
+runs over HTTP."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import Any
 
 from ._redaction import get_logger
 from .agent import AgentRuntime, RunResult, RunStatus
-from .config import get_config
+from .config import configure, get_config
 from .distributed import (
     Worker,
     WorkerConfig,
@@ -28,8 +29,6 @@ from .distributed import (
     events,
     requeue_dead_letters,
     result_to_dict,
-    submit,
-    wait,
 )
 from .distributed.client import DEFAULT_MAX_INPUT_BYTES, dead_letter_queue
 from .distributed.worker import _show
@@ -266,10 +265,15 @@ def _add_distributed_commands(sub: Any) -> None:
     """The `worker`, `submit`, `events` and `dead-letters` subcommands."""
     worker = sub.add_parser(
         "worker",
-        help="serve queued runs: agent-runtime worker --app MODULE --concurrency N",
-        description="Execute runs from the queue until SIGTERM/SIGINT. Backends come from "
-        "configure() in the app module or from AGENT_RUNTIME_* / REDIS_URL; an app module may also "
-        "define `runner = AgentRunner(...)` to choose them itself.",
+        help="serve submitted runs: agent-runtime worker --app MODULE --concurrency N [--engine temporal]",
+        description="Execute runs from the queue (or, with --engine temporal, Temporal's task queue) "
+        "until SIGTERM/SIGINT. Backends come from configure() in the app module or from "
+        "AGENT_RUNTIME_* / REDIS_URL / TEMPORAL_ADDRESS; an app module may also define "
+        "`runner = AgentRunner(...)` to choose them itself.",
+    )
+    worker.add_argument(
+        "--engine", choices=("queue", "temporal"), default=None,
+        help="where runs come from (default: AGENT_RUNTIME_ENGINE, else queue)",
     )
     worker.add_argument("--app", required=True, help="module that registers the agents (imported first)")
     worker.add_argument("--concurrency", type=int, default=10, help="runs at once (default 10)")
@@ -334,7 +338,13 @@ def _cli_runner(app: Any, *, shared: bool) -> AgentRunner:
             raise UserError(f"`runner` in the app module must be an AgentRunner; got {type(runner).__name__}.")
         return runner
     config = get_config()
-    if shared and (config.queue_backend == "memory" or config.event_bus_backend == "memory"):
+    if shared and config.engine == "temporal" and config.event_bus_backend == "memory":
+        raise UserError(
+            "This command needs an event bus shared with the workers, but it is 'memory'. Set "
+            "AGENT_RUNTIME_EVENT_BUS_BACKEND=redis, AGENT_RUNTIME_STATE_STORE_BACKEND=redis and "
+            "REDIS_URL, or configure() them in --app."
+        )
+    if shared and config.engine == "queue" and (config.queue_backend == "memory" or config.event_bus_backend == "memory"):
         raise UserError(
             "This command needs backends shared with the workers, but the queue or event bus is "
             "'memory'. Set AGENT_RUNTIME_QUEUE_BACKEND=redis, AGENT_RUNTIME_EVENT_BUS_BACKEND=redis, "
@@ -348,8 +358,18 @@ async def _cli_worker(args: Any) -> int:
     if not isinstance(level, int):
         raise UserError(f"--log-level must be DEBUG, INFO, WARNING or ERROR; got {args.log_level!r}.")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.engine is not None:
+        configure(engine=args.engine)  # before the app module builds its runner
     app = _import_app(args.app)
     runner = _cli_runner(app, shared=False)
+    if args.engine is not None and runner.engine.name != args.engine:
+        raise UserError(
+            f"--engine {args.engine}, but the app module's runner uses {runner.engine!r}; build it "
+            "with AgentRunner() (the engine then follows the settings) or drop --engine."
+        )
+    if runner.engine.name == "temporal":
+        await runner.serve(concurrency=args.concurrency, shutdown_grace_seconds=args.shutdown_grace)
+        return 0
     if getattr(runner.queue, "process_local", False):
         logger.warning(
             "The queue is in memory: this worker only sees runs submitted in its own process. "
@@ -375,13 +395,14 @@ async def _cli_submit(args: Any) -> int:
             raise UserError(f"--json-input is not valid JSON: {e}") from None
     else:
         input_data = args.input
-    run_id = await submit(
-        runner, args.agent_key, input_data, run_id=args.run_id, priority=args.priority, delay_seconds=args.delay
-    )
+    options: dict[str, Any] = {"delay_seconds": args.delay}
+    if args.priority:
+        options["priority"] = args.priority
+    run_id = await runner.submit(args.agent_key, input_data, args.run_id, **options)
     if not args.wait:
         print(run_id)
         return 0
-    result = await wait(runner, run_id, args.timeout)
+    result = await runner.wait(run_id, args.timeout)
     print(json.dumps(result_to_dict(result), default=str))
     return 0 if result.status is RunStatus.SUCCEEDED else 1
 

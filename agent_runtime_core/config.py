@@ -25,6 +25,7 @@ _SECRET_FIELDS = frozenset({"openai_api_key", "anthropic_api_key", "langfuse_sec
 # The closed sets a setting may take; anything else is an error naming these.
 _CHOICES: dict[str, tuple[str, ...]] = {
     "model_provider": ("openai", "anthropic", "litellm"),
+    "engine": ("queue", "temporal"),
     "queue_backend": ("memory", "redis"),
     "event_bus_backend": ("memory", "redis"),
     "state_store_backend": ("memory", "redis", "sqlite"),
@@ -36,6 +37,9 @@ _STANDARD_ENV: dict[str, tuple[str, ...]] = {
     "openai_base_url": ("OPENAI_BASE_URL",),
     "anthropic_api_key": ("ANTHROPIC_API_KEY",),
     "redis_url": ("REDIS_URL",),
+    "temporal_address": ("TEMPORAL_ADDRESS",),
+    "temporal_namespace": ("TEMPORAL_NAMESPACE",),
+    "temporal_task_queue": ("TEMPORAL_TASK_QUEUE",),
     "langfuse_public_key": ("LANGFUSE_PUBLIC_KEY",),
     "langfuse_secret_key": ("LANGFUSE_SECRET_KEY",),
     "langfuse_host": ("LANGFUSE_HOST", "LANGFUSE_BASE_URL"),
@@ -53,6 +57,9 @@ class RuntimeConfig:
     """LLM provider used by `get_llm_client()`: openai, anthropic or litellm."""
     default_model: str = "gpt-4o"
     """Model used when a call names none."""
+    engine: str = "queue"
+    """Where submitted runs execute: queue (our run queue, `queue_backend`) or temporal
+    (Temporal workflows, the `temporal_*` settings; the `temporal` extra)."""
     queue_backend: str = "memory"
     """Run queue: memory or redis."""
     event_bus_backend: str = "memory"
@@ -63,6 +70,12 @@ class RuntimeConfig:
     """Redis connection URL, for the redis backends."""
     sqlite_path: str = "agent_runtime.db"
     """SQLite file, for the sqlite state store."""
+    temporal_address: str = "127.0.0.1:7233"
+    """Temporal frontend `host:port`, for the temporal engine (falls back to `TEMPORAL_ADDRESS`)."""
+    temporal_namespace: str = "default"
+    """Temporal namespace (falls back to `TEMPORAL_NAMESPACE`)."""
+    temporal_task_queue: str = "agent-runtime"
+    """Temporal task queue the workers poll (falls back to `TEMPORAL_TASK_QUEUE`)."""
     openai_api_key: str | None = None
     """OpenAI API key (falls back to `OPENAI_API_KEY`). Never shown in a repr."""
     openai_base_url: str | None = None

@@ -1,8 +1,9 @@
 """`AgentRunner`: executes runs with events, timeouts, retries with backoff, and cancellation;
 submits them to workers and follows them wherever they run.
 
-A small facade: runs execute in the private engine (`_engine/`), queued runs go through
-`agent_runtime_core.distributed`.
+A small facade: runs execute in the private engine (`_engine/`); submitted runs go to the runner's
+`Engine` (`agent_runtime_core.engines`): our queue (`agent_runtime_core.distributed`) or Temporal
+(`agent_runtime_core.temporal`).
 """
 
 from __future__ import annotations
@@ -10,18 +11,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ._engine.backends import default_event_bus, default_queue, default_state_store
+from ._engine.backends import default_event_bus, default_state_store
 from ._engine.config import RunnerConfig
 from ._engine.execution import RunEngine
 from ._json import dumps_bounded
 from .agent import AgentRuntime, RunResult
-from .config import get_config
 from .distributed import client
+from .engines import Engine, QueueEngine, engine_from_settings
 from .errors import UserError
-from .events.base import Event, EventBus, EventType
+from .events.base import Event, EventBus
 from .queue.base import RunQueue
 from .registry import get_runtime
 from .state.base import StateStore
@@ -45,6 +45,11 @@ class AgentRunner:
 
     Backends default to those named by `configure()` (in-memory unless set otherwise). Many runs
     may execute at once on one runner; their events and state never mix.
+
+    `engine` chooses where submitted runs execute: a `QueueEngine` (our queue; `queue=` is its
+    shorthand) or `agent_runtime_core.temporal.TemporalEngine`; default the one named by
+    `configure(engine=...)`. `submit / wait / events / cancel / resume / serve` are the same calls
+    on every engine.
     """
 
     def __init__(
@@ -55,8 +60,15 @@ class AgentRunner:
         state_store: StateStore | None = None,
         trace_sink: TraceSink | None = None,
         queue: RunQueue | None = None,
+        engine: Engine | None = None,
     ) -> None:
-        self._queue = queue
+        if engine is not None and queue is not None:
+            raise UserError("Pass `engine=` or `queue=` (shorthand for `engine=QueueEngine(queue)`), not both.")
+        if engine is not None and not isinstance(engine, Engine):
+            raise TypeError(f"`engine` must be an Engine (QueueEngine, TemporalEngine); got {type(engine).__name__}.")
+        self.engine: Engine = engine if engine is not None else (
+            QueueEngine(queue) if queue is not None else engine_from_settings()
+        )
         self._engine = RunEngine(
             config or RunnerConfig(),
             event_bus if event_bus is not None else default_event_bus(),
@@ -69,7 +81,7 @@ class AgentRunner:
     def __repr__(self) -> str:
         return (
             f"AgentRunner(event_bus={self.event_bus!r}, state_store={self.state_store!r}, "
-            f"trace_sink={self.trace_sink!r}, active_runs={self._engine.active_runs})"
+            f"trace_sink={self.trace_sink!r}, engine={self.engine!r}, active_runs={self._engine.active_runs})"
         )
 
     @property
@@ -95,10 +107,10 @@ class AgentRunner:
     @property
     def queue(self) -> RunQueue:
         """Where `submit()` puts runs and `serve()` takes them: the `queue=` given, else the one
-        named by `configure(queue_backend=...)` (built on first use)."""
-        if self._queue is None:
-            self._queue = default_queue()
-        return self._queue
+        named by `configure(queue_backend=...)` (built on first use). Only with a `QueueEngine`."""
+        if not isinstance(self.engine, QueueEngine):
+            raise UserError(f"This runner's runs go to {self.engine!r}, not to a queue.")
+        return self.engine.queue
 
     # -- running here -----------------------------------------------------------------------
 
@@ -138,11 +150,14 @@ class AgentRunner:
         agent: AgentRuntime | str | None = None,
         input_data: _Input = None,
     ) -> RunResult:
-        """Continue a run that ended RUN_INTERRUPTED, handing the agent the human's `response`.
+        """Continue a run that ended RUN_INTERRUPTED, handing the agent the human's `response`,
+        and return its next outcome.
 
         The agent sees `ctx.is_resuming` and `ctx.resume_value` and continues from its checkpoint
         (adapters map it to LangGraph's `Command(resume=...)`, OpenAI Agents' approve/reject).
-        `agent` defaults to the registered agent that ran it.
+        With the queue engine the run continues in this process (`agent` defaults to the
+        registered agent that ran it); on Temporal the answer is sent to the run's workflow, from
+        any process, and the run continues on a worker.
 
         Raises:
             InvalidInputError: `response` is over `MAX_RESUME_BYTES` (1 MB) of JSON, nests deeper
@@ -152,16 +167,7 @@ class AgentRunner:
             UserError: The run is not waiting for a human.
         """
         dumps_bounded(response, what="The resume answer", max_bytes=MAX_RESUME_BYTES, default=str)
-        run_id = str(run_id)
-        events = await self.event_bus.get_events(run_id)
-        last = events[-1] if events else None
-        if last is None or last.type is not EventType.RUN_INTERRUPTED:
-            state = last.type.value if last else "no events"
-            raise UserError(f"Run {run_id!r} is not waiting for a human (its last event: {state}).")
-        if agent is None:
-            started = [e for e in events if e.type is EventType.RUN_STARTED]
-            agent = str(started[-1].payload.get("agent_key")) if started else ""
-        return await self.execute(agent, run_id, input_data, resume_value=response, resuming=True)
+        return await self.engine.resume(self, str(run_id), response, agent=agent, input_data=input_data)
 
     def execute_sync(
         self,
@@ -182,16 +188,15 @@ class AgentRunner:
         """Ask a run to stop. `ctx.is_cancelled()` turns true at once; if the agent has not
         stopped after the grace period, its task is cancelled.
 
-        A run executing elsewhere is reached through the queue (on Redis, whichever worker holds
-        it cancels it; a run not yet started is recorded CANCELLED by the worker that takes it).
-        Returns False when the run is neither executing here nor reachable (no queue in use, or
-        the run already finished)."""
+        A run executing elsewhere is reached through the engine (on Redis, whichever worker holds
+        it cancels it; a run not yet started is recorded CANCELLED by the worker that takes it;
+        on Temporal, the run's workflow is cancelled and the cancel reaches the agent through its
+        activity). Returns False when the run is neither executing here nor reachable (no queue
+        in use, or the run already finished)."""
         run_id = str(run_id)
         if self._engine.cancel(run_id, reason, grace_seconds):
             return True
-        if self._queue is None and get_config().queue_backend == "memory":
-            return False  # no queue in use: the run can only be local
-        return await client.request_cancel(self, run_id, reason)
+        return await self.engine.cancel(self, run_id, reason)
 
     # -- runs on workers (see agent_runtime_core.distributed) -------------------------------
 
@@ -202,22 +207,24 @@ class AgentRunner:
         run_id: str | uuid.UUID | None = None,
         **options: Any,
     ) -> str:
-        """Queue a run for a worker and return its id; see `distributed.submit` for `options`
-        (`metadata`, `priority`, `delay_seconds`, `max_input_bytes`)."""
-        return await client.submit(self, agent_key, input_data, run_id=run_id, **options)
+        """Start a run on the runner's engine and return its id: queued for a worker (see
+        `distributed.submit` for `options`: `metadata`, `priority`, `delay_seconds`,
+        `max_input_bytes`), or started as a Temporal workflow. Submitting a run id that is already
+        known starts nothing and returns the same id."""
+        return await self.engine.submit(self, agent_key, input_data, None if run_id is None else str(run_id), **options)
 
     async def serve(self, concurrency: int = 10, *, config: WorkerConfig | None = None, **options: Any) -> None:
-        """Be a worker: execute runs from the queue, `concurrency` at a time, until SIGTERM or
-        SIGINT (graceful: runs in progress finish or are released). See `distributed.Worker.serve`."""
-        from .distributed.worker import Worker, WorkerConfig
-
-        config = replace(config or WorkerConfig(), concurrency=concurrency)
-        await Worker(self, self.queue, config).serve(**options)
+        """Be a worker of the runner's engine: execute runs, `concurrency` at a time, until SIGTERM
+        or SIGINT (graceful: runs in progress finish or are released). See
+        `distributed.Worker.serve`, `temporal.TemporalEngine.serve`."""
+        if config is not None:
+            options["config"] = config
+        await self.engine.serve(self, concurrency, **options)
 
     async def wait(self, run_id: str, timeout: float | None = None) -> RunResult:
-        """The result of a submitted run, once a worker recorded it; `TimeoutError` after
+        """The result of a submitted run once it ended or waits for a human; `TimeoutError` after
         `timeout` seconds (None: wait forever)."""
-        return await client.wait(self, run_id, timeout)
+        return await self.engine.wait(self, str(run_id), timeout)
 
     async def events(self, run_id: str, after_seq: int = 0, *, follow: bool = True) -> AsyncIterator[Event]:
         """A run's events after `after_seq`, in order (with `follow`, until its terminal event).

@@ -27,6 +27,7 @@ BENCHMARKS = [
     ("tracing", "bench.tracing"),
     ("scale", "bench.scale"),
     ("serve", "bench.serve"),
+    ("temporal", "bench.temporal"),
 ]
 """(short name, module); each module has `run(quick, repeats) -> list[Table]`."""
 

@@ -39,7 +39,7 @@ settings.register_profile(
 settings.register_profile("thorough", parent=settings.get_profile("agent-runtime"), max_examples=2000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "agent-runtime"))
 
-_ENV_PREFIXES = ("AGENT_RUNTIME_", "OPENAI_", "ANTHROPIC_", "LANGFUSE_")
+_ENV_PREFIXES = ("AGENT_RUNTIME_", "OPENAI_", "ANTHROPIC_", "LANGFUSE_", "TEMPORAL_")
 ROOT = Path(__file__).resolve().parent.parent
 
 

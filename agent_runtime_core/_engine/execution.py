@@ -27,9 +27,20 @@ from . import lifecycle
 from .config import RunnerConfig
 from .inputs import parse_input
 
-__all__ = ["RunEngine"]
+__all__ = ["RetryLater", "RunEngine"]
 
 logger = get_logger("agent_runtime_core.runner")
+
+
+class RetryLater(Exception):
+    """Raised by `RunEngine.execute(..., attempt=N)` when attempt N failed and another should
+    follow after `delay` seconds (RUN_RETRYING is published): the caller (a Temporal activity)
+    schedules it, instead of the engine sleeping."""
+
+    def __init__(self, error: ErrorInfo, delay: float) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.delay = delay
 
 
 class _ActiveRun:
@@ -91,7 +102,11 @@ class RunEngine:
         metadata: dict[str, Any] | None,
         resume_value: Any,
         resuming: bool,
+        attempt: int | None = None,
     ) -> RunResult:
+        """Execute a run: its attempts, retried with backoff, to a result. With `attempt`, only
+        attempt number `attempt` is made here: a failure that deserves another attempt publishes
+        RUN_RETRYING and raises `RetryLater` (the caller's scheduler retries, e.g. Temporal)."""
         run_id = str(run_id) if run_id is not None else str(uuid.uuid4())
         if run_id in self._active:
             raise UserError(f"Run {run_id!r} is already executing on this runner.")
@@ -110,23 +125,25 @@ class RunEngine:
                 messages, input_metadata, raw_input = parse_input(input_data)
             except InvalidInputError as e:
                 try:
-                    await lifecycle.started(ctx, agent.key, attempt=1)
+                    await lifecycle.started(ctx, agent.key, attempt=attempt or 1)
                 except Exception:
                     logger.exception("Could not publish the start of run %s.", run_id)
-                return await lifecycle.failed(ctx, ErrorInfo.from_exception(e), attempts=1)
+                return await lifecycle.failed(ctx, ErrorInfo.from_exception(e), attempts=attempt or 1)
             ctx.input_messages = messages
             ctx.metadata = {**input_metadata, **(metadata or {})}
             ctx.input_data = raw_input
             ctx.resume_value, ctx.is_resuming = resume_value, resuming
-            return await self._attempts(agent, ctx, active)
+            return await self._attempts(agent, ctx, active, attempt)
         finally:
             if active.force_handle is not None:
                 active.force_handle.cancel()
             if self._active.get(run_id) is active:
                 del self._active[run_id]
 
-    async def _attempts(self, agent: AgentRuntime, ctx: RunContext, active: _ActiveRun) -> RunResult:
-        attempt = 0
+    async def _attempts(
+        self, agent: AgentRuntime, ctx: RunContext, active: _ActiveRun, only: int | None = None
+    ) -> RunResult:
+        attempt = 0 if only is None else only - 1
         while True:
             attempt += 1
             ctx.attempt = attempt
@@ -156,6 +173,8 @@ class RunEngine:
                 return await lifecycle.failed(ctx, error, attempts=attempt)
             delay = self.config.backoff(attempt)
             await lifecycle.retrying(ctx, attempt, error, delay)
+            if only is not None:
+                raise RetryLater(error, delay)
             if await self._sleep_unless_cancelled(ctx, delay):
                 return await lifecycle.cancelled(ctx, active.cancel_reason, attempt)
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_INPUT_BYTES",
+    "check_submission",
     "dead_letters",
     "events",
     "get_result",
@@ -65,10 +66,29 @@ async def submit(
     once instead of failing later on a worker. Submitting a `run_id` that is already queued,
     running or finished is harmless: nothing is queued again and the same id is returned.
     """
-    if not isinstance(agent_key, str) or not agent_key:
-        raise UserError(f"`agent_key` must be a non-empty string; got {agent_key!r}.")
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise UserError(f"`priority` must be an integer; got {priority!r}.")
+    run_id, raw_input = check_submission(agent_key, input_data, run_id, metadata, max_input_bytes)
+    if await results.get_result(runner.state_store, run_id) is not None:
+        return run_id  # finished already: submitting again changes nothing
+    run = QueuedRun(run_id=run_id, agent_key=agent_key, input_data=raw_input, metadata=dict(metadata or {}),
+                    priority=priority)
+    await runner.queue.enqueue(run, delay_seconds=delay_seconds)
+    return run_id
+
+
+def check_submission(
+    agent_key: str,
+    input_data: Any,
+    run_id: str | uuid.UUID | None,
+    metadata: dict[str, Any] | None,
+    max_input_bytes: int,
+) -> tuple[str, dict[str, Any]]:
+    """What every engine checks before starting a run: the agent key, the input (shape, depth,
+    numbers, Unicode, at most `max_input_bytes` of JSON), the metadata and the run id (new when
+    None). Returns (run_id, the normalized input); raises `InvalidInputError` / `UserError`."""
+    if not isinstance(agent_key, str) or not agent_key:
+        raise UserError(f"`agent_key` must be a non-empty string; got {agent_key!r}.")
     _, _, raw_input = parse_input(input_data)
     if metadata is not None and not isinstance(metadata, dict):
         raise InvalidInputError(f"`metadata` must be a dict; got {type(metadata).__name__}.")
@@ -85,12 +105,7 @@ async def submit(
     check_key(run_id, "run_id")
     if len(run_id) > MAX_RUN_ID_LENGTH:
         raise UserError(f"`run_id` is {len(run_id)} characters long, over the limit of {MAX_RUN_ID_LENGTH}.")
-    if await results.get_result(runner.state_store, run_id) is not None:
-        return run_id  # finished already: submitting again changes nothing
-    run = QueuedRun(run_id=run_id, agent_key=agent_key, input_data=raw_input, metadata=dict(metadata or {}),
-                    priority=priority)
-    await runner.queue.enqueue(run, delay_seconds=delay_seconds)
-    return run_id
+    return run_id, raw_input
 
 
 async def wait(runner: AgentRunner, run_id: str, timeout: float | None = None) -> RunResult:

