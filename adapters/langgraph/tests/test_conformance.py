@@ -118,7 +118,7 @@ async def test_failing_tool_unhandled_fails_the_run(runner, serve):
     assert result.status is RunStatus.FAILED
     assert result.error is not None and result.error.type == "ValueError"
     tool_result = next(e for e in events if e.type is EventType.TOOL_RESULT).payload
-    assert tool_result["error"] == "weather service has no data for Atlantis"
+    assert tool_result["error"] == "ValueError: weather service has no data for Atlantis"  # the kit's "<Type>: <message>"
     failed = [e.payload for e in events if e.type is EventType.STEP_FAILED]
     assert [p["name"] for p in failed] == ["tools"]
     assert failed[0]["error"]["type"] == "ValueError"
