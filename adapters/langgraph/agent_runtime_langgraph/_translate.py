@@ -4,7 +4,7 @@
 | --- | --- |
 | `on_chain_start` / `on_chain_end` of a graph node | `step_started(node, "node", superstep)` / `step_completed` |
 | `on_chain_error` of a node | `step_failed` (an `interrupt()`: left open for `interrupted`; a `Command` to the parent graph: `step_completed`) |
-| `on_chat_model_start` / `on_llm_end` / `on_llm_error` | `llm_call_started(model, provider)` / `llm_call_completed(usage, finish_reason)` + `assistant_message` / `llm_call_failed` |
+| `on_chat_model_start` (`on_llm_start`) / `on_llm_end` / `on_llm_error` | `llm_call_started(model, provider)` / `llm_call_completed(usage, finish_reason)` + `assistant_message` / `llm_call_failed` |
 | `on_llm_new_token` (text) | `llm_delta` |
 | `on_tool_start` / `on_tool_end` / `on_tool_error` | `tool_call` (the model's call id) / `tool_result` (`error` for a `status="error"` message) |
 | `on_custom_event` (`adispatch_custom_event`) | `custom(name, data)` |
@@ -180,9 +180,10 @@ class Translation(BaseCallbackHandler):
         self._put(self.rec.llm_call_started, model, call_id=str(run_id), step=self._step_of(parent_run_id),
                   provider=provider)
 
-    def on_llm_start(self, serialized: Any, prompts: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
-                     **kwargs: Any) -> None:
-        self._parent[run_id] = parent_run_id  # a text-completion model: not reported
+    def on_llm_start(self, serialized: dict[str, Any] | None, prompts: list[str], **kwargs: Any) -> None:
+        """A text-completion model's request: one LLM call as a chat model's (its text is not an
+        assistant message until a node puts it in the state)."""
+        self.on_chat_model_start(serialized, [], **kwargs)
 
     def on_llm_new_token(self, token: Any, *, chunk: Any = None, run_id: UUID, **kwargs: Any) -> None:
         if run_id in self._models:
@@ -197,8 +198,9 @@ class Translation(BaseCallbackHandler):
         self._models.discard(run_id)
         output = next((g[0] for g in response.generations if g), None)
         message = getattr(output, "message", None)
-        meta = getattr(message, "response_metadata", None) or {}
-        self._put(self.rec.llm_call_completed, str(run_id), usage=getattr(message, "usage_metadata", None),
+        meta = getattr(message, "response_metadata", None) or (output.generation_info if output else None) or {}
+        usage = getattr(message, "usage_metadata", None) or (response.llm_output or {}).get("token_usage")
+        self._put(self.rec.llm_call_completed, str(run_id), usage=usage,
                   model=meta.get("model_name"), finish_reason=meta.get("finish_reason"))
         if message is not None:
             self._learn(message)

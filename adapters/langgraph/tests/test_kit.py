@@ -80,19 +80,48 @@ def _custom_graph() -> Any:
     return builder.compile()
 
 
-@pytest.mark.parametrize("stream_tokens", [True, False])
-async def test_stream_writer_items_and_dispatched_events_are_custom_events(stream_tokens: bool, runner: AgentRunner) -> None:
+async def _custom_events(runner: AgentRunner, stream_tokens: bool) -> list[Event]:
     runtime = LangGraphRuntime(_custom_graph(), key="custom", stream_tokens=stream_tokens)
     result = await runner.execute(runtime, "lg-custom", "go")
     assert result.status is RunStatus.SUCCEEDED, result.error
     events = await runner.event_bus.get_events("lg-custom")
     check_grammar(events, strict=True)
-    custom = [(e.payload["name"], e.payload["data"]) for e in of_type(events, E.CUSTOM)]
-    # get_stream_writer() items come through the graph's "custom" stream ...
-    assert [c for c in custom if c[0] == "stream"] == [("stream", {"progress": 50}), ("stream", "acting")]
-    # ... and (a)dispatch_custom_event through the callbacks, tagged with their node.
-    dispatched = [(e.payload["name"], e.payload["data"], e.step) for e in of_type(events, E.CUSTOM) if e.payload["name"] != "stream"]
+    return of_type(events, E.CUSTOM)
+
+
+@pytest.mark.parametrize("stream_tokens", [True, False])
+async def test_stream_writer_items_are_custom_events(stream_tokens: bool, runner: AgentRunner) -> None:
+    custom = await _custom_events(runner, stream_tokens)
+    written = [e.payload["data"] for e in custom if e.payload["name"] == "stream"]
+    assert written == [{"progress": 50}, "acting"]  # from an async node and a sync one (worker thread)
+
+
+@pytest.mark.parametrize("stream_tokens", [True, False])
+async def test_dispatched_custom_events_are_custom_events_of_their_node(stream_tokens: bool, runner: AgentRunner) -> None:
+    custom = await _custom_events(runner, stream_tokens)
+    dispatched = [(e.payload["name"], e.payload["data"], e.step) for e in custom if e.payload["name"] != "stream"]
     assert dispatched == [("plan_ready", {"steps": 2}, "plan"), ("acted", {"ok": True}, "act")]
+
+
+async def test_a_text_completion_model_request_is_an_llm_call_pair(runner: AgentRunner) -> None:
+    """A text-completion model (not a chat model) in a node: its request is reported too. (The
+    loopback server has no legacy /completions endpoint: langchain-core's own fake LLM stands in.)"""
+    from langchain_core.language_models.fake import FakeListLLM
+
+    llm = FakeListLLM(responses=["a haiku"])
+
+    async def write(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [AIMessage(await llm.ainvoke("write"))]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("write", write)
+    builder.add_edge(START, "write")
+    result = await runner.execute(LangGraphRuntime(builder.compile(), key="llm"), "lg-llm", "go")
+    assert result.final_output == {"response": "a haiku"}
+    events = await runner.event_bus.get_events("lg-llm")
+    check_grammar(events, strict=True)
+    assert len(of_type(events, E.LLM_CALL_STARTED)) == len(of_type(events, E.LLM_CALL_COMPLETED)) == 1
+    assert [e.payload["content"] for e in of_type(events, E.ASSISTANT_MESSAGE)] == ["a haiku"]  # once
 
 
 # -- dict tool messages (Command handoffs) -------------------------------------------------------
