@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import functools
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -67,8 +68,10 @@ _SYNC_MESSAGE = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def _q(part: str) -> str:
-    return quote(str(part), safe="")
+    """A key part, URL-quoted (cached: the same run ids, namespaces and channels recur)."""
+    return quote(part, safe="")
 
 
 class StateStoreSaver(BaseCheckpointSaver[str]):
