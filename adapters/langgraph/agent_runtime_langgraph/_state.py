@@ -386,7 +386,9 @@ def _redacted(value: Any, depth: int) -> Any:
         items = [_redacted(item, depth + 1) for item in value]
         if all(new is old for new, old in zip(items, value, strict=True)):
             return value
-        return items if isinstance(value, list) else tuple(items)
+        if isinstance(value, list):
+            return items
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)  # a NamedTuple keeps its type
     if isinstance(value, dict):
         changed = {k: new for k, v in value.items() if (new := _redacted(v, depth + 1)) is not v}
         if not changed:
@@ -400,7 +402,8 @@ def _redacted(value: Any, depth: int) -> Any:
         return value.model_copy(update=updates) if updates else value
     fields = (
         [f.name for f in dataclasses.fields(value)] if dataclasses.is_dataclass(value)
-        else list(vars(value)) if hasattr(value, "__dict__") else []
+        else list(vars(value)) if hasattr(value, "__dict__")
+        else [n for c in type(value).__mro__ for n in getattr(c, "__slots__", ()) if hasattr(value, n)]  # Send
     )
     updates = {k: new for k in fields if (new := _redacted(getattr(value, k), depth + 1)) is not getattr(value, k)}
     if not updates:
