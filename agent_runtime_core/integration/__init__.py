@@ -17,12 +17,14 @@ that is the same for every framework:
 
 The value helpers (`message_text`, `to_jsonable`, `usage_of`, `result_text`, `error_info`) are
 exported too, for the framework-facing part of an adapter. `get_logger(name)` gives an adapter a
-logger whose records are redacted. docs/adapters.md shows a whole adapter.
+logger whose records are redacted. `redact(text)` and `may_hold_secret(text)` are for what an
+adapter stores in a form the store's redaction cannot read (a framework's serialized bytes). docs/adapters.md shows a whole adapter.
 """
 
 from __future__ import annotations
 
 from .._redaction import get_logger
+from .._secrets import may_hold_secret, redact
 from ..events import tool_arguments
 from ._recorder import INNERMOST, RunRecorder, StepRef, Usage
 from ._values import error_info, error_text, message_text, result_text, to_jsonable, usage_of
@@ -35,7 +37,9 @@ __all__ = [
     "error_info",
     "error_text",
     "get_logger",
+    "may_hold_secret",
     "message_text",
+    "redact",
     "result_text",
     "to_jsonable",
     "tool_arguments",

@@ -1,8 +1,8 @@
 """agent-runtime-langgraph: run LangGraph graphs on agent-runtime-core.
 
 `LangGraphRuntime(graph, key=...)` wraps a compiled graph (or a `StateGraph` builder) as an
-`AgentRuntime`: what its nodes, models and tools do becomes the runtime's events (through a
-LangChain callback handler, `CallbackBridge`), its checkpoints live in the run's
+`AgentRuntime`: what its nodes, models and tools do becomes the runtime's events (a LangChain
+callback handler reports them to the core's `RunRecorder`), its checkpoints live in the run's
 `StateStore` through `StateStoreSaver`, `interrupt()` ends a run RUN_INTERRUPTED for
 `runner.resume`, and `runner.cancel` stops it.
 
@@ -17,13 +17,11 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .events import EventTranslator
+    from ._state import StateStoreSaver
     from .runtime import LangGraphRecursionError, LangGraphRuntime
-    from .saver import StateStoreSaver
 
 __version__ = "0.1.0"
 __all__ = [
-    "EventTranslator",
     "LangGraphRecursionError",
     "LangGraphRuntime",
     "StateStoreSaver",
@@ -31,10 +29,9 @@ __all__ = [
 ]
 
 _LAZY = {
-    "EventTranslator": ".events",
     "LangGraphRecursionError": ".runtime",
     "LangGraphRuntime": ".runtime",
-    "StateStoreSaver": ".saver",
+    "StateStoreSaver": "._state",
 }
 
 

@@ -8,8 +8,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from langchain_core.callbacks import BaseCallbackManager
-from langchain_core.messages import BaseMessage, convert_to_messages, convert_to_openai_messages
+from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
+from langchain_core.messages import convert_to_messages
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointMetadata
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import GraphRecursionError
@@ -20,10 +20,12 @@ from langgraph.types import Command, StateSnapshot
 from agent_runtime_core.agent import AgentRuntime, RunResult
 from agent_runtime_core.context import RunContext
 from agent_runtime_core.errors import NonRetriableError, RunCancelledError
-from agent_runtime_core.events.base import EventType
+from agent_runtime_core.events import EventType
+from agent_runtime_core.integration import RunRecorder, to_jsonable
 
-from .events import CallbackBridge, EventTranslator, _jsonable, message_text
-from .saver import DEFAULT_KEY_PREFIX, StateStoreSaver
+from ._convert import as_messages, last_ai_text, openai_messages
+from ._state import DEFAULT_KEY_PREFIX, StateStoreSaver
+from ._translate import StreamingTranslation, Translation
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
@@ -78,7 +80,9 @@ class LangGraphRuntime(AgentRuntime):
         emit_checkpoint_events: Emit CHECKPOINT `{checkpoint_id, superstep, source}` for each
             checkpoint stored.
         stream_kwargs: Extra keyword arguments for `graph.astream` (e.g. `context=`);
-            `astream_events`' event filters (`include_names`, ...) are ignored.
+            `astream_events`' event filters (`include_names`, ...) and `stream_mode` are ignored.
+        stream_tokens: Make chat models stream their tokens (ASSISTANT_DELTA events; the
+            default). False runs the graph as `ainvoke` does: no deltas, and no streaming cost.
     """
 
     def __init__(
@@ -94,6 +98,7 @@ class LangGraphRuntime(AgentRuntime):
         key_prefix: str = DEFAULT_KEY_PREFIX,
         emit_checkpoint_events: bool = True,
         stream_kwargs: Mapping[str, Any] | None = None,
+        stream_tokens: bool = True,
     ) -> None:
         if not isinstance(key, str) or not key:
             raise TypeError(f"`key` must be a non-empty string; got {key!r}.")
@@ -128,6 +133,7 @@ class LangGraphRuntime(AgentRuntime):
         self.key_prefix = key_prefix
         self.emit_checkpoint_events = emit_checkpoint_events
         self.stream_kwargs: dict[str, Any] = dict(stream_kwargs or {})
+        self.stream_tokens = bool(stream_tokens)
         self._local_saver: InMemorySaver | None = None  # when a context has no state store
 
     @property
@@ -178,7 +184,8 @@ class LangGraphRuntime(AgentRuntime):
         saver = self._saver_for(ctx)
         graph = self.graph.copy(update={"checkpointer": saver})
         config = self._run_config(ctx)
-        translator = EventTranslator(ctx)
+        recorder = RunRecorder(ctx)
+        restored: list[Any] = []  # the messages of the saved state, if any
 
         saved = await saver.aget_tuple(config)
         if saved is None:
@@ -191,7 +198,7 @@ class LangGraphRuntime(AgentRuntime):
         else:
             snapshot = await graph.aget_state(config)
             if isinstance(snapshot.values, dict):
-                translator.observe_messages(_as_messages(snapshot.values.get("messages")))
+                restored = as_messages(snapshot.values.get("messages"))
             if snapshot.interrupts and ctx.is_resuming:
                 graph_input = Command(resume=_resume_value(ctx.resume_value, snapshot))
             elif snapshot.interrupts:  # re-delivered while waiting for a human: ask again
@@ -201,12 +208,11 @@ class LangGraphRuntime(AgentRuntime):
             else:  # finished before (e.g. crashed after the last checkpoint): same result
                 return self._result(snapshot)
 
-        await self._drive(graph, graph_input, config, ctx, translator)
+        await self._drive(graph, graph_input, config, ctx, recorder, restored)
 
         snapshot = await graph.aget_state(config)
         if snapshot.interrupts:
-            await translator.close_interrupted()
-            return RunResult(interrupt=_interrupt_payload(snapshot))
+            return await recorder.interrupted(_interrupt_payload(snapshot))
         return self._result(snapshot)
 
     async def _drive(
@@ -215,43 +221,47 @@ class LangGraphRuntime(AgentRuntime):
         graph_input: Any,
         config: RunnableConfig,
         ctx: RunContext,
-        translator: EventTranslator,
+        recorder: RunRecorder,
+        restored: list[Any],
     ) -> None:
-        """Run the graph with a `CallbackBridge` in its config and translate what the bridge
-        sees into events, racing the run against its cancellation.
+        """Run the graph with a `Translation` in its callbacks, racing it against the run's
+        cancellation; the stream writer's items (`stream_mode="custom"`) become CUSTOM events.
 
-        The graph runs in a task of its own (as under `astream_events`); the bridge queues the
-        events and this consumer translates and emits them in order, so the graph does not wait
-        for its events to be emitted."""
+        The graph runs in a task of its own; the handler queues recorder calls and this consumer
+        awaits them in order, so the graph does not wait for its events to be emitted."""
 
         async def consume() -> None:
             loop = asyncio.get_running_loop()
             owner = threading.get_ident()
-            queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+            queue: asyncio.Queue[tuple[Any, tuple[Any, ...], dict[str, Any]] | None] = asyncio.Queue()
 
-            def sink(event: dict[str, Any] | None) -> None:
+            def put(method: Any, *args: Any, **kwargs: Any) -> None:
                 if threading.get_ident() == owner:
-                    queue.put_nowait(event)
+                    queue.put_nowait((method, args, kwargs))
                 else:  # a callback from sync code in a worker thread
-                    loop.call_soon_threadsafe(queue.put_nowait, event)
+                    loop.call_soon_threadsafe(queue.put_nowait, (method, args, kwargs))
+
+            handler = (StreamingTranslation if self.stream_tokens else Translation)(recorder, put)
+            handler.observe(restored)
 
             async def run_graph() -> None:
                 stream = graph.astream(
-                    graph_input, _with_handler(config, CallbackBridge(sink)), durability=self.durability, **kwargs
+                    graph_input, _with_handler(config, handler), durability=self.durability,
+                    stream_mode="custom", **kwargs,
                 )
                 try:
-                    async for _ in stream:
-                        pass
+                    async for item in stream:  # what nodes wrote with get_stream_writer()
+                        put(recorder.custom, "stream", item, step=None)
                 finally:
                     with contextlib.suppress(Exception):
                         await stream.aclose()  # type: ignore[attr-defined]
 
-            kwargs = {k: v for k, v in self.stream_kwargs.items() if k not in _EVENT_FILTERS}
+            kwargs = {k: v for k, v in self.stream_kwargs.items() if k not in _NOT_PASSED}
             running = asyncio.create_task(run_graph(), name=f"langgraph-graph:{ctx.run_id}")
             running.add_done_callback(lambda _: queue.put_nowait(None))  # after the graph's events
             try:
-                while (event := await queue.get()) is not None:
-                    await translator.handle(event)
+                while (call := await queue.get()) is not None:
+                    await call[0](*call[1], **call[2])
                 running.result()  # the graph's exception, if any
             finally:
                 if not running.done():
@@ -268,26 +278,26 @@ class LangGraphRuntime(AgentRuntime):
         except asyncio.CancelledError as outer:  # our own task: the runner's timeout or force-cancel
             await _stop(work, cancelled)
             with contextlib.suppress(Exception):
-                await translator.close_failed(outer)
+                await recorder.failed(outer)
             raise
         await _stop(work, cancelled)
         if not work.cancelled() and work.exception() is None:
             return
         if ctx.is_cancelled():
             error: BaseException = RunCancelledError("The run was cancelled.", run_id=ctx.run_id)
-            await translator.close_failed(error)
+            await recorder.failed(error)
             raise error
         exc = RuntimeError("The graph's task was cancelled from inside.") if work.cancelled() else work.exception()
         assert exc is not None
-        await translator.close_failed(exc)
+        await recorder.failed(exc)
         if isinstance(exc, GraphRecursionError):
             raise LangGraphRecursionError(str(exc), run_id=ctx.run_id) from exc
         raise exc
 
     def _result(self, snapshot: StateSnapshot) -> RunResult:
         values = snapshot.values
-        messages = _as_messages(values.get("messages")) if isinstance(values, dict) else []
-        final_messages = _openai_messages(messages) if messages else None
+        messages = as_messages(values.get("messages")) if isinstance(values, dict) else []
+        final_messages = openai_messages(messages) if messages else None
         if self.output_mapper is not None:
             mapped = self.output_mapper(values)
             if isinstance(mapped, str):
@@ -299,25 +309,27 @@ class LangGraphRuntime(AgentRuntime):
                     f"output_mapper must return a dict or a string; got {type(mapped).__name__}."
                 )
         elif messages:
-            final_output = {"response": _last_ai_text(messages)}
+            final_output = {"response": last_ai_text(messages)}
         else:
             response = values.get("response") if isinstance(values, dict) else None
             final_output = {
                 "response": response if isinstance(response, str) else "",
-                "state": _jsonable(values),
+                "state": to_jsonable(values),
             }
         return RunResult(final_output=final_output, final_messages=final_messages)
 
 
 # -- helpers ----------------------------------------------------------------------------------
 
-_EVENT_FILTERS = frozenset(
-    {"include_names", "include_types", "include_tags", "exclude_names", "exclude_types", "exclude_tags"}
+_NOT_PASSED = frozenset(
+    {"include_names", "include_types", "include_tags", "exclude_names", "exclude_types", "exclude_tags",
+     "stream_mode"}
 )
-"""`astream_events` arguments with no meaning for `graph.astream` (the events are not filtered)."""
+"""`stream_kwargs` not passed to `graph.astream`: `astream_events`' filters (the events are not
+filtered) and `stream_mode` (the runtime reads the stream writer's items)."""
 
 
-def _with_handler(config: RunnableConfig, handler: CallbackBridge) -> RunnableConfig:
+def _with_handler(config: RunnableConfig, handler: BaseCallbackHandler) -> RunnableConfig:
     """`config` with `handler` added to its callbacks (as `astream_events` adds its own)."""
     callbacks = config.get("callbacks")
     updated: Any
@@ -355,28 +367,6 @@ def _input_keys(graph: Pregel[Any, Any, Any, Any]) -> set[str]:
     return {channels} if isinstance(channels, str) else {str(c) for c in channels}
 
 
-def _as_messages(value: Any) -> list[BaseMessage]:
-    if not value:
-        return []
-    if isinstance(value, BaseMessage):
-        return [value]
-    return [m for m in value if isinstance(m, BaseMessage)] if isinstance(value, list | tuple) else []
-
-
-def _last_ai_text(messages: list[BaseMessage]) -> str:
-    for message in reversed(messages):
-        if message.type == "ai":
-            text = message_text(message)
-            if text:
-                return text
-    return ""
-
-
-def _openai_messages(messages: list[BaseMessage]) -> list[dict[str, Any]]:
-    converted = convert_to_openai_messages(messages)
-    return [dict(m) for m in converted] if isinstance(converted, list) else [dict(converted)]
-
-
 def _interrupt_payload(snapshot: StateSnapshot) -> dict[str, Any]:
     """The RUN_INTERRUPTED payload: the first question, and every pending interrupt."""
     nodes: dict[str, str] = {}
@@ -384,7 +374,7 @@ def _interrupt_payload(snapshot: StateSnapshot) -> dict[str, Any]:
         for pending in task.interrupts:
             nodes[pending.id] = task.name
     interrupts = [
-        {"id": pending.id, "value": _jsonable(pending.value), "node": nodes.get(pending.id)}
+        {"id": pending.id, "value": to_jsonable(pending.value), "node": nodes.get(pending.id)}
         for pending in snapshot.interrupts
     ]
     first = interrupts[0]

@@ -73,7 +73,7 @@ async def test_weather_with_create_react_agent(runner, weather_server):
 async def test_two_step_workflow(runner, serve):
     server = serve(scenarios.two_step_model())
     result, events = await _run(runner, scenarios.build_two_step_runtime(server.base_url))
-    check_grammar(events)
+    check_grammar(events, strict=True)
     assert result.status is RunStatus.SUCCEEDED, result.error
     assert result.final_output == {"response": scenarios.two_step_answer("Paris")}
     assert [e.payload["name"] for e in events if e.type is EventType.STEP_STARTED] == [
@@ -93,7 +93,7 @@ async def test_failing_tool_handled(runner, serve):
     """ToolNode(handle_tool_errors=True): TOOL_RESULT carries `error`, the model answers from it."""
     server = serve(failing_tool_model())
     result, events = await _run(runner, scenarios.build_failing_tool_runtime(server.base_url))
-    check_grammar(events)
+    check_grammar(events, strict=True)
     assert result.status is RunStatus.SUCCEEDED, result.error
     tool_results = [e.payload for e in events if e.type is EventType.TOOL_RESULT]
     assert len(tool_results) == 1  # on_tool_error and the error ToolMessage are one result
@@ -114,11 +114,11 @@ async def test_failing_tool_unhandled_fails_the_run(runner, serve):
     server = serve(failing_tool_model())
     runtime = scenarios.build_failing_tool_runtime(server.base_url, handle_tool_errors=False)
     result, events = await _run(runner, runtime)
-    check_grammar(events)
+    check_grammar(events, strict=True)
     assert result.status is RunStatus.FAILED
     assert result.error is not None and result.error.type == "ValueError"
     tool_result = next(e for e in events if e.type is EventType.TOOL_RESULT).payload
-    assert tool_result["error"] == "weather service has no data for Atlantis"
+    assert tool_result["error"] == "ValueError: weather service has no data for Atlantis"  # the kit's "<Type>: <message>"
     failed = [e.payload for e in events if e.type is EventType.STEP_FAILED]
     assert [p["name"] for p in failed] == ["tools"]
     assert failed[0]["error"]["type"] == "ValueError"
@@ -141,7 +141,7 @@ async def test_cancellation_stops_the_model_calls(runner, serve):
     await asyncio.sleep(0.5)
     assert server.model_calls == 1
     events = await runner.event_bus.get_events(run_id)
-    check_grammar(events)
+    check_grammar(events, strict=True)
     assert events[-1].type is EventType.RUN_CANCELLED
     failed = next(e for e in events if e.type is EventType.LLM_CALL_FAILED).payload
     assert failed["error"]["type"] == "RunCancelledError"

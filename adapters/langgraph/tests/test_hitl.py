@@ -20,7 +20,7 @@ async def test_interrupt_then_resume_with_approval(runner, weather_server):
     assert first.interrupt["node"] == "review"
     assert isinstance(first.interrupt["interrupt_id"], str)
     events = await runner.event_bus.get_events("lg-hitl-1")
-    check_grammar(events)
+    check_grammar(events, strict=True)
     assert events[-1].type is EventType.RUN_INTERRUPTED
     assert events[-1].payload["interrupt"]["question"]["tool"] == "get_weather"
     assert not any(e.type is EventType.TOOL_CALL for e in events)
@@ -36,7 +36,7 @@ async def test_interrupt_then_resume_with_approval(runner, weather_server):
     assert weather_server.model_calls == 2  # the first model call is not made again
     all_events = await runner.event_bus.get_events("lg-hitl-1")
     later = all_events[len(events) :]
-    check_grammar(later)
+    check_grammar(later, strict=True)
     calls = [e.payload for e in later if e.type is EventType.TOOL_CALL]
     assert calls == [{"tool_call_id": "call_0_get_weather", "name": "get_weather", "arguments": {"city": "Paris"}}]
     assert [e.seq for e in all_events] == list(range(1, len(all_events) + 1))

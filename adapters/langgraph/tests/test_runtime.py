@@ -70,7 +70,7 @@ async def test_builder_with_input_and_output_mappers(runner):
     assert result.final_output == {"response": "echo: hello"}
     assert result.final_messages is None
     events = await runner.event_bus.get_events(result.run_id)
-    check_grammar(events)
+    check_grammar(events, strict=True)
     assert [e.payload["name"] for e in events if e.type is EventType.STEP_STARTED] == ["answer"]
 
 
@@ -140,7 +140,7 @@ async def test_parallel_tool_calls_keep_their_ids(runner, serve):
     result = await runner.execute(scenarios.build_weather_runtime(server.base_url), "lg-par", WEATHER_QUESTION)
     assert result.status is RunStatus.SUCCEEDED
     events = await runner.event_bus.get_events("lg-par")
-    check_grammar(events)
+    check_grammar(events, strict=True)
     calls = {e.payload["tool_call_id"]: e.payload["arguments"] for e in events if e.type is EventType.TOOL_CALL}
     assert calls == {"call_paris": {"city": "Paris"}, "call_lyon": {"city": "Lyon"}}
     results = {e.payload["tool_call_id"]: e.payload["result"] for e in events if e.type is EventType.TOOL_RESULT}
@@ -156,7 +156,7 @@ async def test_failed_model_call_emits_llm_call_failed(runner, serve):
     assert result.status is RunStatus.FAILED
     assert result.error is not None and result.error.type == "OpenAIInvalidRequestError"  # langchain-openai wraps 400s
     events = await runner.event_bus.get_events("lg-fail")
-    check_grammar(events)
+    check_grammar(events, strict=True)
     failed = [e for e in events if e.type is EventType.LLM_CALL_FAILED]
     assert len(failed) == 1
     assert failed[0].payload["model"] == scenarios.MODEL_NAME
@@ -259,7 +259,7 @@ async def test_timeout_closes_open_calls_and_steps(serve):
     assert result.status is RunStatus.FAILED
     assert result.error is not None and result.error.type == "RunTimeoutError"
     events = await runner.event_bus.get_events("lg-timeout")
-    check_grammar(events)
+    check_grammar(events, strict=True)
     assert [e.type for e in events][-3:] == [EventType.LLM_CALL_FAILED, EventType.STEP_FAILED, EventType.RUN_FAILED]
 
 
@@ -287,7 +287,7 @@ async def test_subgraph_nodes_are_nested_steps_and_interrupts_reach_the_run(runn
     assert resumed.final_output == {"response": "done"}
     events = await runner.event_bus.get_events("lg-sub")
     second = events[[e.type for e in events].index(EventType.RUN_INTERRUPTED) + 1 :]
-    check_grammar(second)
+    check_grammar(second, strict=True)
     assert [(e.type.name, e.payload.get("name")) for e in second if e.type.name.startswith("STEP_")] == [
         ("STEP_STARTED", "outer"),
         ("STEP_STARTED", "inner"),

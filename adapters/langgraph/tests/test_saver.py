@@ -137,3 +137,44 @@ async def test_a_graph_on_sqlite_interrupts_and_resumes_across_savers(tmp_path):
     history = [s async for s in graph.aget_state_history(config)]
     assert len(history) >= 4 and history[0].next == ()
     await store.close()
+
+
+async def test_what_may_hold_a_secret_is_redacted_before_it_is_serialized():
+    """The serde's bytes are base64 in the store, out of the store's redaction's sight: the saver
+    redacts values first, keeping their types (messages, dataclasses, Send), and they still load."""
+    import base64
+    import re
+
+    from langchain_core.messages import ToolMessage
+    from langgraph.types import Interrupt, Send
+
+    from agent_runtime_core import _secrets, configure
+    from agent_runtime_core.config import reset_config
+
+    key = "cfg-Saver7Qq8Ww9Ee0Rr1"
+    known = set(_secrets._known)
+    configure(openai_api_key=key)
+    try:
+        store = InMemoryStateStore()
+        saver = StateStoreSaver(store)
+        clean = {"plain": [["nothing to see", 1]]}
+        dirty = [ToolMessage(f"refused {key}", tool_call_id="c1"), Interrupt(f"ok {key}?", id="i1"), Send("n", {"k": key})]
+        checkpoint, versions = _checkpoint(saver, {"clean": clean, "dirty": dirty})
+        config = await saver.aput(_config("t"), checkpoint, {"source": "loop", "step": 1}, versions)
+        await saver.aput_writes(config, [("__error__", ValueError(f"bad {key}"))], task_id="task-1")
+        stored = [json.dumps(await store.get(k)) for k in await store.list_keys("")]
+        raw = "".join(stored) + "".join(  # and the serde's bytes the base64 holds
+            base64.b64decode(b).decode("latin-1") for text in stored for b in re.findall(r'"b": "([^"]+)"', text)
+        )
+        saved = await saver.aget_tuple(_config("t"))
+    finally:
+        reset_config()
+        _secrets._known.clear()
+        _secrets._known.update(known)
+    assert saved is not None and key not in raw
+    message, question, send = saved.checkpoint["channel_values"]["dirty"]
+    assert isinstance(message, ToolMessage) and message.content == "refused ***" and message.tool_call_id == "c1"
+    assert question == Interrupt("ok ***?", id="i1")
+    assert isinstance(send, Send) and send.arg == {"k": "***"}
+    assert saved.checkpoint["channel_values"]["clean"] == clean
+    assert saved.pending_writes == [("task-1", "__error__", "ValueError('bad ***')")]

@@ -12,7 +12,11 @@ Layout of the keys (every part URL-quoted, so `:` in a namespace cannot collide)
     {prefix}:{thread_id}:w:{ns}:{checkpoint_id}:{task}:{idx}  -> one pending write
 
 Values are JSON: each LangGraph object goes through the saver's serde (`dumps_typed`) and its bytes
-are stored base64-encoded, as the `StateStore` contract asks. A checkpoint is written after its
+are stored base64-encoded, as the `StateStore` contract asks. Base64 hides text from the store's
+redaction, so the saver redacts first: when the serialized bytes may hold a secret (msgpack keeps
+strings as UTF-8), the value is redacted (its strings, inside dicts, lists, messages, dataclasses;
+an exception becomes its redacted `repr`, which is what the serde stores of it anyway) and
+serialized again. A checkpoint is written after its
 channel blobs, so a crash between the two leaves only unreferenced blobs, never a checkpoint that
 points at missing data.
 """
@@ -20,6 +24,9 @@ points at missing data.
 from __future__ import annotations
 
 import base64
+import copy
+import dataclasses
+import functools
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -38,6 +45,9 @@ from langgraph.checkpoint.base import (
     writes_sort_key,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
+from pydantic import BaseModel
+
+from agent_runtime_core.integration import may_hold_secret, redact
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
@@ -58,8 +68,10 @@ _SYNC_MESSAGE = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def _q(part: str) -> str:
-    return quote(str(part), safe="")
+    """A key part, URL-quoted (cached: the same run ids, namespaces and channels recur)."""
+    return quote(part, safe="")
 
 
 class StateStoreSaver(BaseCheckpointSaver[str]):
@@ -123,6 +135,10 @@ class StateStoreSaver(BaseCheckpointSaver[str]):
 
     def _encode(self, value: Any) -> dict[str, str]:
         type_, data = self.serde.dumps_typed(value)
+        if may_hold_secret(data.decode("latin-1")):
+            clean = _redacted(value, 0)
+            if clean is not value:
+                type_, data = self.serde.dumps_typed(clean)
         return {"t": type_, "b": base64.b64encode(data).decode("ascii")}
 
     def _decode(self, stored: dict[str, str]) -> Any:
@@ -353,3 +369,46 @@ class StateStoreSaver(BaseCheckpointSaver[str]):
     def delete_thread(self, thread_id: str) -> None:
         """Not available: use `adelete_thread`."""
         raise NotImplementedError(_SYNC_MESSAGE)
+
+
+def _redacted(value: Any, depth: int) -> Any:
+    """`value` with its strings redacted, copied only where something was masked (the same
+    object back when nothing was)."""
+    if isinstance(value, str):
+        return redact(value)
+    if value is None or isinstance(value, int | float | bytes) or depth > 64:
+        return value
+    if isinstance(value, BaseException):
+        text = repr(value)
+        clean = redact(text)
+        return value if clean == text else clean
+    if isinstance(value, list | tuple):
+        items = [_redacted(item, depth + 1) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        if isinstance(value, list):
+            return items
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)  # a NamedTuple keeps its type
+    if isinstance(value, dict):
+        changed = {k: new for k, v in value.items() if (new := _redacted(v, depth + 1)) is not v}
+        if not changed:
+            return value
+        out = copy.copy(value)
+        out.update(changed)
+        return out
+    if isinstance(value, BaseModel):  # LangChain messages
+        updates = {k: new for k in type(value).model_fields if (new := _redacted(getattr(value, k), depth + 1))
+                   is not getattr(value, k)}
+        return value.model_copy(update=updates) if updates else value
+    fields = (
+        [f.name for f in dataclasses.fields(value)] if dataclasses.is_dataclass(value)
+        else list(vars(value)) if hasattr(value, "__dict__")
+        else [n for c in type(value).__mro__ for n in getattr(c, "__slots__", ()) if hasattr(value, n)]  # Send
+    )
+    updates = {k: new for k in fields if (new := _redacted(getattr(value, k), depth + 1)) is not getattr(value, k)}
+    if not updates:
+        return value
+    out = copy.copy(value)
+    for k, new in updates.items():
+        object.__setattr__(out, k, new)
+    return out
