@@ -241,11 +241,15 @@ class _Run:
                 consumer.cancel()
                 await asyncio.gather(consumer, return_exceptions=True)
         output, messages = outcome["output"], outcome["messages"]
-        if isinstance(output, DeferredToolRequests):
-            return await self.interrupted(output, messages)
-        final_output = runtime._final_output(output)
-        final_messages = history_to_messages(messages)
-        await self.saved.save_done(final_output, final_messages)
+        try:
+            if isinstance(output, DeferredToolRequests):
+                return await self.interrupted(output, messages)
+            final_output = runtime._final_output(output)
+            final_messages = history_to_messages(messages)
+            await self.saved.save_done(final_output, final_messages)
+        except BaseException as exc:  # an output_mapper's error, an unsupported deferral
+            await recorder.failed(exc)
+            raise
         response = final_output.pop("response", "")
         return await recorder.finished(response, final_messages=final_messages, **final_output)
 

@@ -116,3 +116,38 @@ async def test_no_telemetry_by_default(serve, runner) -> None:
     assert result.status is RunStatus.SUCCEEDED
     assert runtime.agent.instrument is None
     assert all(r.path.endswith("/chat/completions") for r in server.requests)  # nothing else called
+
+
+async def test_output_mapper_error_fails_the_run_and_closes_the_step(serve, runner) -> None:
+    server = serve(weather_model())
+
+    def mapper(output: str) -> object:
+        return 42
+
+    result = await runner.execute(build_weather_runtime(server.base_url, output_mapper=mapper), "run-badmap", WEATHER_QUESTION)
+    assert result.status is RunStatus.FAILED and result.error is not None
+    assert "output_mapper must return a dict or a string" in result.error.message
+    events = await runner.event_bus.get_events("run-badmap")
+    check_grammar(events, strict=True)
+    assert [e.type for e in events[-2:]] == [EventType.STEP_FAILED, EventType.RUN_FAILED]
+
+
+async def test_external_deferred_calls_fail_clearly(serve, runner) -> None:
+    from pydantic_ai.exceptions import CallDeferred
+
+    server = serve(weather_model())
+    agent = Agent(make_model(server.base_url), name="weather")
+
+    @agent.tool_plain
+    def get_weather(city: str) -> str:
+        """Get the weather.
+
+        Args:
+            city: The city.
+        """
+        raise CallDeferred
+
+    result = await runner.execute(PydanticAIRuntime(agent), "run-ext", WEATHER_QUESTION)
+    assert result.status is RunStatus.FAILED and result.error is not None
+    assert "external execution (get_weather)" in result.error.message and not result.error.retriable
+    check_grammar(await runner.event_bus.get_events("run-ext"), strict=True)
