@@ -21,13 +21,13 @@ from typing import Any
 
 from pydantic_ai import Agent
 from pydantic_ai.messages import (
-    ERROR_OUTCOMES,
     FunctionToolCallEvent,
     FunctionToolResultEvent,
     ModelRequest,
     ModelResponse,
     PartDeltaEvent,
     PartStartEvent,
+    RetryPromptPart,
     TextPart,
     TextPartDelta,
     ToolCallPart,
@@ -43,6 +43,9 @@ from ._state import Saved
 __all__ = ["Translation"]
 
 _STREAM_BOOKKEEPING = frozenset({"part_start", "part_delta", "part_end", "final_result"})
+_ERROR_OUTCOMES = frozenset({"failed", "retried"})
+"""Tool return outcomes the model is told as an error (`ERROR_OUTCOMES` of pydantic-ai >= 2.3x;
+before `retried` existed, a retry was a `RetryPromptPart`)."""
 
 
 class Translation:
@@ -103,20 +106,26 @@ class Translation:
             kind = str(getattr(event, "event_kind", type(event).__name__))
             await self.rec.custom(f"pydantic_ai.{kind}", jsonable(getattr(event, "part", None)) or {})
 
-    async def _tool_return(self, part: ToolReturnPart) -> None:
-        self._reported.add(part.tool_call_id)
-        if part.outcome in ERROR_OUTCOMES:
-            await self.rec.tool_result(part.tool_call_id, error=part.model_response_str(wrap_if_error=False), name=part.tool_name)
-        elif part.outcome == "denied":
-            await self.rec.tool_result(part.tool_call_id, error=f"denied by a human: {part.model_response_str()}", name=part.tool_name)
-        elif part.outcome == "interrupted":
-            await self.rec.tool_result(part.tool_call_id, error=part.model_response_str(), name=part.tool_name)
+    async def _tool_return(self, part: ToolReturnPart | RetryPromptPart) -> None:
+        call_id, name = part.tool_call_id, part.tool_name or ""
+        self._reported.add(call_id)
+        if isinstance(part, RetryPromptPart):  # a ModelRetry or invalid arguments (older releases)
+            error = part.content if isinstance(part.content, str) else part.model_response()
+            await self.rec.tool_result(call_id, error=error, name=name)
+            return
+        outcome = getattr(part, "outcome", "success")
+        if outcome in _ERROR_OUTCOMES:
+            await self.rec.tool_result(call_id, error=part.model_response_str(wrap_if_error=False), name=name)
+        elif outcome == "denied":
+            await self.rec.tool_result(call_id, error=f"denied by a human: {part.model_response_str()}", name=name)
+        elif outcome == "interrupted":
+            await self.rec.tool_result(call_id, error=part.model_response_str(), name=name)
         else:
-            await self.rec.tool_result(part.tool_call_id, part.content, name=part.tool_name)
+            await self.rec.tool_result(call_id, part.content, name=name)
 
     async def _returns_without_event(self, request: ModelRequest) -> None:
         for part in request.parts:
-            if not isinstance(part, ToolReturnPart) or part.tool_call_id in self._reported:
+            if not isinstance(part, ToolReturnPart | RetryPromptPart) or part.tool_call_id in self._reported:
                 continue
             if part.tool_call_id in self._awaiting or self.rec.is_open("tool", part.tool_call_id):
                 await self._tool_return(part)

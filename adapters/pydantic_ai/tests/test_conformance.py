@@ -77,8 +77,9 @@ async def test_model_retry_tool_hands_the_error_to_the_model(serve, runner: Agen
     (tool_result,) = of_type(events, EventType.TOOL_RESULT)
     assert "weather service has no data for Atlantis" in tool_result.payload["error"]
     assert "result" not in tool_result.payload
-    # The model saw Pydantic AI's error wrapper and answered from it.
-    assert result.final_output["response"] == 'Sorry, I could not get the weather: {"error":"weather service has no data for Atlantis"}'
+    # The model saw the error (in Pydantic AI's wrapper, which differs by release) and answered from it.
+    assert result.final_output["response"].startswith("Sorry, I could not get the weather: ")
+    assert "weather service has no data for Atlantis" in result.final_output["response"]
     assert tool_result.payload["error"] == "weather service has no data for Atlantis"
     assert core_sequence(events)[-2:] == [EventType.ASSISTANT_MESSAGE, EventType.RUN_SUCCEEDED]
 
