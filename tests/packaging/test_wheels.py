@@ -1,6 +1,6 @@
 """The four distributions build, and install from their wheel files alone, by name.
 
-`make test-packaging` runs this in .venv-all (it needs `build`, `hatchling` and the three
+`make test-packaging` runs this in .venv-all (it needs `build`, `hatchling` and the
 frameworks). The core and each adapter are built with `python -m build --no-isolation` (sdist,
 then the wheel from that sdist; hatchling comes from this environment) into a temporary folder,
 then:
@@ -10,7 +10,7 @@ then:
 2. A fresh virtual environment (`python -m venv`: its own pip, no pip configuration, no index)
    installs `agent-runtime-core` with `--no-index --find-links DIR`: the core has no
    dependencies, so this is a complete install from the files and nothing else.
-3. The same environment then installs `agent-runtime-core[langgraph,crewai,openai-agents]`, still
+3. The same environment then installs `agent-runtime-core[<every adapter extra>]`, still
    with `--no-index --find-links DIR`: pip must resolve each adapter by name through the core's
    extras, and their requirement on the core by name, from the wheels in DIR.
 4. Outside the checkout, that environment imports the core and each adapter's runtime class from
@@ -55,11 +55,17 @@ DISTRIBUTIONS = {
         "agent_runtime_openai_agents",
         "OpenAIAgentsRuntime",
     ),
+    "agent-runtime-pydantic-ai": (
+        ROOT / "adapters" / "pydantic_ai",
+        "agent_runtime_pydantic_ai",
+        "PydanticAIRuntime",
+    ),
 }
 ADAPTER_EXTRAS = {
     "langgraph": "agent-runtime-langgraph",
     "crewai": "agent-runtime-crewai",
     "openai-agents": "agent-runtime-openai-agents",
+    "pydantic-ai": "agent-runtime-pydantic-ai",
 }
 TIMEOUT = 240
 

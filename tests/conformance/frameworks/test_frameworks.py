@@ -53,7 +53,7 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[3]
-FRAMEWORKS = ["langgraph", "crewai", "openai_agents"]
+FRAMEWORKS = ["langgraph", "crewai", "openai_agents", "pydantic_ai"]
 CONFIG = RunnerConfig(run_timeout_seconds=60, max_retries=0, cancel_grace_seconds=0.5)
 
 
