@@ -1,4 +1,4 @@
-"""The four distributions build, and install from their wheel files alone, by name.
+"""Every distribution (the core and each adapter) build, and install from their wheel files alone, by name.
 
 `make test-packaging` runs this in .venv-all (it needs `build`, `hatchling` and the
 frameworks). The core and each adapter are built with `python -m build --no-isolation` (sdist,
