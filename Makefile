@@ -1,5 +1,6 @@
-# Two commands set everything up on a fresh machine with Python 3.11+ and make, nothing else (no
-# system package; everything comes from PyPI):
+# Two commands set everything up on a fresh machine with Python 3.11+ and make (make test also needs
+# Node.js 20+ and npm, for the server's AG-UI client and browser tests); no other system package,
+# everything comes from PyPI and npm:
 #   make demo   installs the library and its adapters (.venv-all), runs the offline demo
 #   make test   installs the test dependencies and runs every test
 # Installer: uv, bootstrapped from PyPI with pip into .venv-tools (the only pip install here). uv

@@ -1,8 +1,8 @@
 """The one redaction boundary: what leaves a run is redacted there, whoever built it.
 
-- events: `RunContext.emit` passes every payload through `EventRedactor` (streamed deltas through
-  a `StreamRedactor` per model call, so a secret split across two deltas is caught too); trace
-  spans are made from these events;
+- events: `RunContext.emit` passes every payload through `EventRedactor` (streamed deltas are
+  held back per model call, by the rule of `_secrets.hold_from`, so a secret split across two
+  deltas is caught too); trace spans are made from these events;
 - checkpoints and every other stored value: `state.base.dumps`, the serializer of every state
   store, vets the JSON it wrote and redacts the value when the JSON may hold a secret;
 - results: the engine redacts a `RunResult` before it records or returns it (`redact_result`);

@@ -15,10 +15,10 @@ Needs the extra: `pip install 'agent-runtime-core[redis]'`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .._json import dumps_bounded
 from .._redis import DEFAULT_PREFIX, RedisConnection, safe_url
 from ..errors import UserError
 from ..state.base import check_key, loads
@@ -100,7 +100,9 @@ class RedisEventBus:
 
     async def publish(self, event: Event) -> None:
         key = self.stream_key(event.run_id)
-        data = json.dumps(event.to_dict(), separators=(",", ":"), default=str)
+        # Encoded within the limits the reader applies (`_parse`): an event the stream could not give
+        # back (NaN, nested too deep) is refused here, at emit, instead of breaking every later read.
+        data = dumps_bounded(event.to_dict(), what=f"A {event.type.value} event's payload", default=str)
         terminal = "1" if event.type in TERMINAL_EVENT_TYPES else "0"
         stored = await self._conn.call(
             lambda: self._conn.run_script(self._publish, [key], [event.seq, data, terminal, self._retention_ms]),

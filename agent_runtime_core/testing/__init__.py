@@ -20,30 +20,30 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._lazy import lazy_exports
-from .mock import (
-    MockLLMClient,
-    MockRunContext,
-    UnexpectedLLMCall,
-    create_test_context,
-    run_agent_test,
-)
-from .scripted import (
-    ScriptedFailure,
-    ScriptedLLMClient,
-    ScriptedModel,
-    ScriptExhaustedError,
-    ScriptRequest,
-    ToolCall,
-    ToolResult,
-    Turn,
-    call_tool,
-    call_tools,
-    fail,
-    reply,
-)
-from .servers.openai import OpenAICompatibleServer, RecordedRequest
 
 if TYPE_CHECKING:
+    from .mock import (
+        MockLLMClient,
+        MockRunContext,
+        UnexpectedLLMCall,
+        create_test_context,
+        run_agent_test,
+    )
+    from .scripted import (
+        ScriptedFailure,
+        ScriptedLLMClient,
+        ScriptedModel,
+        ScriptExhaustedError,
+        ScriptRequest,
+        ToolCall,
+        ToolResult,
+        Turn,
+        call_tool,
+        call_tools,
+        fail,
+        reply,
+    )
+    from .servers.openai import OpenAICompatibleServer, RecordedRequest
     from .servers.redis import RedisServer, RedisServerNotFoundError, find_redis_server
     from .servers.temporal import TemporalServer, TemporalServerNotFoundError, find_temporal_cli
 
@@ -75,11 +75,31 @@ __all__ = [
     "run_agent_test",
 ]
 
-# Imported on first use, so `python -m agent_runtime_core.testing.servers.redis` does not find its
-# module already imported by this package (runpy warns about that).
+# Imported on first use: the pytest plugin of `testing.contracts` loads this package in every pytest
+# session, and `python -m agent_runtime_core.testing.servers.redis` must not find its module
+# already imported by it (runpy warns about that).
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
+        "MockLLMClient": ".mock",
+        "MockRunContext": ".mock",
+        "UnexpectedLLMCall": ".mock",
+        "create_test_context": ".mock",
+        "run_agent_test": ".mock",
+        "ScriptedFailure": ".scripted",
+        "ScriptedLLMClient": ".scripted",
+        "ScriptedModel": ".scripted",
+        "ScriptExhaustedError": ".scripted",
+        "ScriptRequest": ".scripted",
+        "ToolCall": ".scripted",
+        "ToolResult": ".scripted",
+        "Turn": ".scripted",
+        "call_tool": ".scripted",
+        "call_tools": ".scripted",
+        "fail": ".scripted",
+        "reply": ".scripted",
+        "OpenAICompatibleServer": ".servers.openai",
+        "RecordedRequest": ".servers.openai",
         "RedisServer": ".servers.redis",
         "RedisServerNotFoundError": ".servers.redis",
         "find_redis_server": ".servers.redis",

@@ -72,3 +72,23 @@ async def test_subscriber_rides_out_a_redis_restart(own_redis: RedisServer) -> N
     await asyncio.wait_for(task, 20)
     assert got == list(range(1, 11))
     await bus.close()
+
+
+async def test_an_event_the_stream_could_not_give_back_is_refused_at_emit(redis_url: str) -> None:
+    """NaN or a payload nested deeper than the reader's limit fails the emit, clearly, and the
+    run's stream stays readable (stored, it would break every later read of the run)."""
+    from agent_runtime_core.errors import InvalidInputError
+
+    bus = RedisEventBus(redis_url)
+    try:
+        await bus.publish(Event("r", 1, EventType.RUN_STARTED, 1.0, {"attempt": 1}))
+        deep: object = 1
+        for _ in range(200):
+            deep = [deep]
+        for payload in ({"percent": float("nan")}, {"data": deep}):
+            with pytest.raises(InvalidInputError, match="progress.update event's payload"):
+                await bus.publish(Event("r", 2, EventType.PROGRESS_UPDATE, 2.0, payload))
+        await bus.publish(Event("r", 2, EventType.PROGRESS_UPDATE, 2.0, {"percent": 50.0}))
+        assert [e.seq for e in await bus.get_events("r")] == [1, 2]
+    finally:
+        await bus.close()
