@@ -175,3 +175,31 @@ def build_two_step_runtime(base_url: str, *, key: str = "crewai-two-step") -> Cr
 def build_failing_tool_runtime(base_url: str, *, key: str = "crewai-failing-tool") -> CrewAIRuntime:
     """The failing-tool scenario (serve `conformance.failing_tool_model()`)."""
     return CrewAIRuntime(build_weather_crew(base_url, failing_tool=True), key=key)
+
+
+# -- human in the loop ---------------------------------------------------------------------------
+
+FEEDBACK = "Make it shorter."
+"""The feedback the review scenario's writer understands: it then answers `SHORT_ANSWER`."""
+
+SHORT_ANSWER = "Short: sunny."
+
+
+def review_model(model: str = MODEL_NAME) -> ScriptedModel:
+    """`two_step_model()`, whose writer answers `SHORT_ANSWER` once it got `FEEDBACK`."""
+    base = two_step_model(model)
+
+    def first(request: ScriptRequest) -> Turn:
+        if FEEDBACK in request.last_user_message:
+            return reply(SHORT_ANSWER)
+        return base._entries[0](request)  # type: ignore[no-any-return]
+
+    return ScriptedModel([first, base._entries[1]], model=model)
+
+
+def build_review_runtime(base_url: str, *, key: str = "crewai-review") -> CrewAIRuntime:
+    """The two-step workflow whose second task (the writer's summary) has `human_input=True`
+    (serve `review_model()`)."""
+    crew = build_two_step_crew(base_url)
+    crew.tasks[1].human_input = True
+    return CrewAIRuntime(crew, key=key)
