@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from agent_runtime_core import RunContext
-from agent_runtime_core.errors import InvalidInputError
+from agent_runtime_core.errors import InvalidInputError, NonRetriableError
 from agent_runtime_core.integration import to_jsonable
 
 from ._convert import task_output, task_record
@@ -140,8 +140,6 @@ class Saved:
     async def save_question(self, asked: HumanInputRequested, interrupt: dict[str, Any]) -> None:
         """Checkpoint the question (resume needs it: a state store is required)."""
         if self.ctx.state_store is None:
-            from agent_runtime_core.errors import NonRetriableError
-
             raise NonRetriableError("A human_input task needs a state store to wait for the human; give the AgentRunner one.")
         state = {"format": CHECKPOINT_FORMAT, "status": "interrupted", "task_index": asked.task_index,
                  "answer": asked.answer, "messages": asked.messages, "interrupt": interrupt}

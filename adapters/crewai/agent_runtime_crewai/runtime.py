@@ -96,7 +96,8 @@ class CrewAIRuntime(AgentRuntime):
     into the run's own events (see the README's mapping table); each completed task's output is
     stored in the runner's StateStore, so a run executed again with the same run_id (after a
     crash, or a retry) skips the tasks already done; `runner.cancel(run_id)` blocks the run's
-    further model and tool calls.
+    further model and tool calls. A `human_input=True` task ends the run RUN_INTERRUPTED with its
+    answer to review; `runner.resume(run_id, feedback)` accepts it ('') or has the agent revise it.
 
     Example::
 
