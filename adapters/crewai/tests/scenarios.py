@@ -30,6 +30,7 @@ __all__ = [
     "build_weather_crew",
     "build_weather_runtime",
     "city_of",
+    "close_clients",
     "slow_model",
     "two_step_model",
     "weather_model",
@@ -110,10 +111,27 @@ def two_step_model(model: str = MODEL_NAME, *, writer_delay: float = 0.0) -> Scr
 # -- crews ---------------------------------------------------------------------------------------
 
 
+_llms: list[Any] = []
+
+
 def _llm(base_url: str, *, stream: bool = False) -> Any:
     from crewai import LLM
 
-    return LLM(model=f"openai/{MODEL_NAME}", base_url=base_url, api_key="sk-test-crewai", stream=stream, max_retries=0)
+    llm = LLM(model=f"openai/{MODEL_NAME}", base_url=base_url, api_key="sk-test-crewai", stream=stream, max_retries=0)
+    _llms.append(llm)  # its OpenAI clients are shared by the crew's copies (closed by `close_clients`)
+    return llm
+
+
+async def close_clients() -> None:
+    """Close the OpenAI clients of every LLM built here (CrewAI never closes them): their pooled
+    sockets, also one still waiting for a model call that a cancelled run left in flight."""
+    while _llms:
+        llm = _llms.pop()
+        sync_client, async_client = getattr(llm, "_client", None), getattr(llm, "_async_client", None)
+        if sync_client is not None:
+            sync_client.close()
+        if async_client is not None:
+            await async_client.close()
 
 
 def _weather_tool(failing: bool = False) -> Any:
