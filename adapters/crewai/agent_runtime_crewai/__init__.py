@@ -24,7 +24,7 @@ from ._telemetry import (
 apply_telemetry_defaults()
 
 if TYPE_CHECKING:
-    from ._bridge import state_key
+    from ._state import state_key
     from .runtime import CrewAIRuntime, InputMapper, default_inputs
 
 __all__ = [
@@ -44,7 +44,7 @@ _LAZY = {
     "CrewAIRuntime": ".runtime",
     "InputMapper": ".runtime",
     "default_inputs": ".runtime",
-    "state_key": "._bridge",
+    "state_key": "._state",
 }
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from collections.abc import Callable, Mapping
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from agent_runtime_core import (
@@ -16,56 +15,22 @@ from agent_runtime_core import (
     RunResult,
     UserError,
 )
+from agent_runtime_core.errors import NonRetriableError
+from agent_runtime_core.integration import RunRecorder, get_logger
 
-from ._bridge import RunBridge, install_global_handlers, state_key, task_fingerprint
+from ._convert import accepted_output, default_inputs, final_output
+from ._state import HumanInputRequested, HumanReview, Saved, normalize_feedback
+from ._translate import Translation, install_global_handlers
 
 if TYPE_CHECKING:
-    from crewai import Crew, Task
+    from crewai import Crew
 
 __all__ = ["CrewAIRuntime", "InputMapper", "default_inputs"]
 
-logger = logging.getLogger("agent_runtime_crewai")
+logger = get_logger("agent_runtime_crewai")
 
 InputMapper = Callable[[RunContext], Mapping[str, Any]]
 """Builds a crew's kickoff `inputs` from the run's context."""
-
-
-def _message_text(message: Mapping[str, Any]) -> str:
-    content = message.get("content")
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if isinstance(part, str):
-                parts.append(part)
-            elif isinstance(part, Mapping) and isinstance(part.get("text"), str):
-                parts.append(part["text"])
-        return "".join(parts)
-    return str(content)
-
-
-def default_inputs(ctx: RunContext) -> dict[str, Any]:
-    """The crew's kickoff inputs when no mapper is given.
-
-    - `input`: the text of the run's last user message ("" when there is none), so a task whose
-      description is `"{input}"` gets the user's question;
-    - `messages`: the whole conversation as text, one `role: content` line per message;
-    - every key of `input_data["inputs"]` when the run was submitted with such a dict, e.g.
-      `runner.execute(runtime, input_data={"inputs": {"topic": "AI"}})` (these win).
-    """
-    messages = ctx.input_messages
-    last_user = next((_message_text(m) for m in reversed(messages) if m.get("role") == "user"), "")
-    inputs: dict[str, Any] = {
-        "input": last_user,
-        "messages": "\n".join(f"{m.get('role')}: {_message_text(m)}" for m in messages),
-    }
-    extra = ctx.input_data.get("inputs") if isinstance(ctx.input_data, Mapping) else None
-    if isinstance(extra, Mapping):
-        inputs.update(extra)
-    return inputs
 
 
 def _is_crew(value: Any) -> TypeGuard[Crew]:
@@ -79,13 +44,6 @@ def _check_crew(crew: Any) -> Crew:
         raise UserError(
             f"CrewAIRuntime needs a crewai.Crew (or a zero-argument callable returning one); got "
             f"{type(crew).__name__}. Wrap a single agent in Crew(agents=[agent], tasks=[task])."
-        )
-    console_tasks = [i for i, task in enumerate(crew.tasks) if getattr(task, "human_input", False)]
-    if console_tasks:
-        raise UserError(
-            f"Task(s) {console_tasks} have human_input=True: CrewAI then reads the human's answer "
-            "from the console (input()), which would block a runtime worker. Remove human_input; "
-            "see the README's 'Human in the loop' section for what CrewAIRuntime supports."
         )
     return crew
 
@@ -101,33 +59,6 @@ def _reset_emission_sequence() -> int:
         reset_emission_counter()
         reset_last_event_id()
     return int(get_emission_sequence()) + 1
-
-
-def _task_output(record: Mapping[str, Any], task: Task) -> Any:
-    from crewai.tasks.output_format import OutputFormat
-    from crewai.tasks.task_output import TaskOutput
-
-    json_dict = record.get("json_dict")
-    pydantic_obj = None
-    model = getattr(task, "output_pydantic", None)
-    if model is not None and isinstance(json_dict, dict):
-        with contextlib.suppress(Exception):
-            pydantic_obj = model.model_validate(json_dict)
-    try:
-        output_format = OutputFormat(record.get("output_format") or "raw")
-    except ValueError:
-        output_format = OutputFormat.RAW
-    return TaskOutput(
-        description=str(record.get("description") or task.description),
-        name=record.get("name"),
-        expected_output=record.get("expected_output"),
-        summary=record.get("summary"),
-        raw=str(record.get("raw") or ""),
-        pydantic=pydantic_obj,
-        json_dict=json_dict if isinstance(json_dict, dict) else None,
-        agent=str(record.get("agent") or ""),
-        output_format=output_format,
-    )
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
@@ -165,7 +96,8 @@ class CrewAIRuntime(AgentRuntime):
     into the run's own events (see the README's mapping table); each completed task's output is
     stored in the runner's StateStore, so a run executed again with the same run_id (after a
     crash, or a retry) skips the tasks already done; `runner.cancel(run_id)` blocks the run's
-    further model and tool calls.
+    further model and tool calls. A `human_input=True` task ends the run RUN_INTERRUPTED with its
+    answer to review; `runner.resume(run_id, feedback)` accepts it ('') or has the agent revise it.
 
     Example::
 
@@ -247,25 +179,6 @@ class CrewAIRuntime(AgentRuntime):
             inputs.update(self._inputs)
         return inputs
 
-    async def _restore(self, ctx: RunContext, crew: Crew, fingerprints: list[str]) -> list[dict[str, Any]]:
-        """Give the leading tasks already completed by an earlier execution their stored outputs."""
-        store = ctx.state_store
-        if not self.resume or store is None:
-            return []
-        records: dict[int, dict[str, Any]] = {}
-        for key in await store.list_keys(state_key(ctx.run_id)):
-            record = await store.get(key)
-            if isinstance(record, dict) and isinstance(record.get("index"), int):
-                records[record["index"]] = record
-        restored: list[dict[str, Any]] = []
-        for index, task in enumerate(crew.tasks):
-            record = records.get(index)
-            if record is None or record.get("fingerprint") != fingerprints[index]:
-                break  # run the rest: sequential tasks depend on what came before
-            task.output = _task_output(record, task)
-            restored.append(record)
-        return restored
-
     @staticmethod
     def _prime_resume(crew: Crew, inputs: dict[str, Any]) -> None:
         """Make `akickoff` skip the tasks that have outputs, as after CrewAI's own restore.
@@ -284,9 +197,11 @@ class CrewAIRuntime(AgentRuntime):
         crew._kickoff_event_id = started.event_id
 
     @staticmethod
-    async def _kickoff(crew: Crew, inputs: dict[str, Any]) -> Any:
+    async def _kickoff(crew: Crew, inputs: dict[str, Any], review: HumanReview) -> Any:
+        from crewai.core.providers.human_input import set_provider
         from crewai.types.streaming import CrewStreamingOutput
 
+        set_provider(review)  # in this task's own context: this run's human_input tasks only
         result = await crew.akickoff(inputs=inputs)
         if isinstance(result, CrewStreamingOutput):  # Crew(stream=True): drain it, keep the result
             async for _chunk in result:
@@ -298,31 +213,28 @@ class CrewAIRuntime(AgentRuntime):
         """Kick off the run's copy of the crew and translate what it does into the run's events."""
         crew = self._crew_for_run()
         inputs = self._inputs_for(ctx)
-        fingerprints = [task_fingerprint(task) for task in crew.tasks]
-        restored = await self._restore(ctx, crew, fingerprints)
-
-        bridge = RunBridge(
-            ctx,
-            crew,
-            fingerprints=fingerprints,
-            gap_seconds=self.gap_seconds,
-            flush_timeout=self.flush_timeout,
-            ttl_seconds=self.state_ttl_seconds,
-        )
-        bridge.next_seq = _reset_emission_sequence()
-        bridge.start()
+        saved = Saved(ctx, crew, ttl_seconds=self.state_ttl_seconds)
+        question = await saved.pending_question()
+        if ctx.is_resuming and question is None:
+            raise NonRetriableError(f"Run {ctx.run_id!r} has no question waiting for a human (no saved checkpoint).")
+        if question is not None and not ctx.is_resuming:  # executed again, not answered: ask again
+            return RunResult(interrupt=dict(question.get("interrupt") or {}))
+        restored = await saved.restore() if self.resume or question is not None else []
+        recorder = RunRecorder(ctx)
+        translation = Translation(recorder, crew, saved, gap_seconds=self.gap_seconds, flush_timeout=self.flush_timeout)
+        translation.next_seq = _reset_emission_sequence()
+        translation.start()
+        review = HumanReview(crew)
         kickoff: asyncio.Task[Any] | None = None
         try:
             for record in restored:
-                await ctx.emit(
-                    EventType.STEP_SKIPPED,
-                    {"name": record.get("step") or f"task {record['index'] + 1}", "kind": "task",
-                     "task_index": record["index"], "reason": "completed by an earlier execution"},
-                )
-                bridge.task_outputs[record["index"]] = record
-            if restored:
+                await ctx.emit(EventType.STEP_SKIPPED, {"name": record.get("step") or f"task {record['index'] + 1}",
+                               "kind": "task", "task_index": record["index"], "reason": "completed by an earlier execution"})
+            if question is not None:
+                await self._answer(translation, review, question, normalize_feedback(ctx.resume_value), len(restored))
+            if any(task.output is not None for task in crew.tasks):
                 self._prime_resume(crew, inputs)
-            kickoff = asyncio.create_task(self._kickoff(crew, inputs), name=f"crewai-kickoff:{ctx.run_id}")
+            kickoff = asyncio.create_task(self._kickoff(crew, inputs, review), name=f"crewai-kickoff:{ctx.run_id}")
             cancelled = asyncio.create_task(ctx.wait_cancelled())
             try:
                 await asyncio.wait({kickoff, cancelled}, return_when=asyncio.FIRST_COMPLETED)
@@ -331,45 +243,64 @@ class CrewAIRuntime(AgentRuntime):
             if not kickoff.done():
                 raise RunCancelledError("Cancelled while the crew was running.", run_id=ctx.run_id)
             output = kickoff.result()
-        except asyncio.CancelledError:
-            bridge.stopped = True
+        except HumanInputRequested as asked:
+            await self._stop(translation, crew, kickoff)
+            name = translation.task_name(asked.task_index)
+            interrupt = {"question": f"Review the answer of task {name!r}: reply '' to accept it, or with feedback "
+                         "for the agent to answer again.", "task": name, "task_index": asked.task_index,
+                         "answer": asked.answer}
+            await saved.save_question(asked, interrupt)
+            return await recorder.interrupted(interrupt)
+        except asyncio.CancelledError as exc:
+            translation.stopped = True
             if kickoff is not None:
                 kickoff.cancel()
             _stop_orphans(crew)
-            await bridge.finish(flush=False)
+            await translation.finish(flush=False)
+            await recorder.failed(exc)
             raise
         except BaseException as exc:
-            bridge.stopped = True
-            if kickoff is not None and not kickoff.done():
-                kickoff.cancel()
-                await asyncio.wait({kickoff}, timeout=1.0)  # let CrewAI unwind its kickoff
-            _stop_orphans(crew)
-            try:
-                await bridge.finish()
-            except Exception:
-                logger.exception("Run %s: could not emit CrewAI's last events.", ctx.run_id)
+            await self._stop(translation, crew, kickoff)
             if ctx.is_cancelled() and not isinstance(exc, RunCancelledError):
-                raise RunCancelledError("Cancelled while the crew was running.", run_id=ctx.run_id) from exc
+                cancel = RunCancelledError("Cancelled while the crew was running.", run_id=ctx.run_id)
+                await recorder.failed(cancel)
+                raise cancel from exc
+            await recorder.failed(exc)
             raise
-        await bridge.finish()
-        return self._result(ctx, output)
-
-    def _result(self, ctx: RunContext, output: Any) -> RunResult:
+        await translation.finish()
         response = str(getattr(output, "raw", "") or "")
-        tasks = []
-        for task_output in getattr(output, "tasks_output", None) or []:
-            tasks.append({
-                "name": getattr(task_output, "name", None),
-                "agent": getattr(task_output, "agent", None),
-                "raw": str(getattr(task_output, "raw", "") or ""),
-            })
-        final: dict[str, Any] = {"response": response, "tasks": tasks}
-        json_dict = getattr(output, "json_dict", None)
-        if isinstance(json_dict, dict):
-            final["json"] = json_dict
-        usage = getattr(output, "token_usage", None)
-        if usage is not None and hasattr(usage, "model_dump"):
-            final["token_usage"] = {k: v for k, v in usage.model_dump().items() if isinstance(v, int)}
-        messages = [dict(m) for m in ctx.input_messages]
-        messages.append({"role": "assistant", "content": response})
-        return RunResult(final_output=final, final_messages=messages)
+        messages = [*(dict(m) for m in ctx.input_messages), {"role": "assistant", "content": response}]
+        return await recorder.finished(response, final_messages=messages, **final_output(output))
+
+    @staticmethod
+    async def _stop(translation: Translation, crew: Crew, kickoff: asyncio.Task[Any] | None) -> None:
+        """The run ends early: block its calls, stop CrewAI, report what CrewAI still reports."""
+        translation.stopped = True
+        if kickoff is not None and not kickoff.done():
+            kickoff.cancel()
+            await asyncio.wait({kickoff}, timeout=1.0)  # let CrewAI unwind its kickoff
+        _stop_orphans(crew)
+        try:
+            await translation.finish()
+        except Exception:
+            logger.exception("Run %s: could not emit CrewAI's last events.", translation.ctx.run_id)
+
+    @staticmethod
+    async def _answer(translation: Translation, review: HumanReview, question: Mapping[str, Any], feedback: str,
+                      done: int) -> None:
+        """Continue at the task that asked: accepted ('' feedback), it completes with its answer;
+        otherwise its agent gets its conversation and the feedback (`HumanReview`)."""
+        index = int(question["task_index"])
+        if done != index:
+            raise NonRetriableError(
+                f"Run {translation.ctx.run_id!r} cannot resume: its crew changed since task {index} asked for feedback."
+            )
+        task = translation.crew.tasks[index]
+        await translation.saved.clear_question()
+        if feedback.strip():
+            review.resume_at, review.messages, review.feedback = index, list(question["messages"]), feedback
+            return
+        output = await asyncio.to_thread(accepted_output, task, index, str(question["answer"]))
+        task.output = output
+        await translation._on_task_started(task, None)
+        await translation._on_task_completed(task, SimpleNamespace(output=output))

@@ -30,6 +30,7 @@ __all__ = [
     "build_weather_crew",
     "build_weather_runtime",
     "city_of",
+    "close_clients",
     "slow_model",
     "two_step_model",
     "weather_model",
@@ -110,10 +111,27 @@ def two_step_model(model: str = MODEL_NAME, *, writer_delay: float = 0.0) -> Scr
 # -- crews ---------------------------------------------------------------------------------------
 
 
+_llms: list[Any] = []
+
+
 def _llm(base_url: str, *, stream: bool = False) -> Any:
     from crewai import LLM
 
-    return LLM(model=f"openai/{MODEL_NAME}", base_url=base_url, api_key="sk-test-crewai", stream=stream, max_retries=0)
+    llm = LLM(model=f"openai/{MODEL_NAME}", base_url=base_url, api_key="sk-test-crewai", stream=stream, max_retries=0)
+    _llms.append(llm)  # its OpenAI clients are shared by the crew's copies (closed by `close_clients`)
+    return llm
+
+
+async def close_clients() -> None:
+    """Close the OpenAI clients of every LLM built here (CrewAI never closes them): their pooled
+    sockets, also one still waiting for a model call that a cancelled run left in flight."""
+    while _llms:
+        llm = _llms.pop()
+        sync_client, async_client = getattr(llm, "_client", None), getattr(llm, "_async_client", None)
+        if sync_client is not None:
+            sync_client.close()
+        if async_client is not None:
+            await async_client.close()
 
 
 def _weather_tool(failing: bool = False) -> Any:
@@ -175,3 +193,31 @@ def build_two_step_runtime(base_url: str, *, key: str = "crewai-two-step") -> Cr
 def build_failing_tool_runtime(base_url: str, *, key: str = "crewai-failing-tool") -> CrewAIRuntime:
     """The failing-tool scenario (serve `conformance.failing_tool_model()`)."""
     return CrewAIRuntime(build_weather_crew(base_url, failing_tool=True), key=key)
+
+
+# -- human in the loop ---------------------------------------------------------------------------
+
+FEEDBACK = "Make it shorter."
+"""The feedback the review scenario's writer understands: it then answers `SHORT_ANSWER`."""
+
+SHORT_ANSWER = "Short: sunny."
+
+
+def review_model(model: str = MODEL_NAME) -> ScriptedModel:
+    """`two_step_model()`, whose writer answers `SHORT_ANSWER` once it got `FEEDBACK`."""
+    base = two_step_model(model)
+
+    def first(request: ScriptRequest) -> Turn:
+        if FEEDBACK in request.last_user_message:
+            return reply(SHORT_ANSWER)
+        return base._entries[0](request)  # type: ignore[no-any-return]
+
+    return ScriptedModel([first, base._entries[1]], model=model)
+
+
+def build_review_runtime(base_url: str, *, key: str = "crewai-review") -> CrewAIRuntime:
+    """The two-step workflow whose second task (the writer's summary) has `human_input=True`
+    (serve `review_model()`)."""
+    crew = build_two_step_crew(base_url)
+    crew.tasks[1].human_input = True
+    return CrewAIRuntime(crew, key=key)

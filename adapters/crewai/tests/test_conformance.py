@@ -64,7 +64,7 @@ async def test_two_step_workflow(serve, runner):
     result = await runner.execute(runtime, input_data="What's the weather in Lisbon?")
     events = await runner.event_bus.get_events(result.run_id)
 
-    check_grammar(events)
+    check_grammar(events, strict=True)
     assert result.status is RunStatus.SUCCEEDED
     forecast = f"The weather in Lisbon: {weather_for('Lisbon')}."
     assert result.final_output["response"] == f"{scenarios.TWO_STEP_ANSWER_PREFIX} {forecast}"
@@ -89,7 +89,7 @@ async def test_failing_tool(serve, runner):
     result = await runner.execute(runtime, input_data="What's the weather in Atlantis?")
     events = await runner.event_bus.get_events(result.run_id)
 
-    check_grammar(events)
+    check_grammar(events, strict=True)
     assert result.status is RunStatus.SUCCEEDED
     call = _types(events, EventType.TOOL_CALL)[0].payload
     assert call["arguments"] == {"city": "Atlantis"}
@@ -160,7 +160,7 @@ async def test_crew_exception_fails_run_and_retries(serve):
     # CrewAI's own failure events are translated before RUN_FAILED.
     assert _types(events, EventType.LLM_CALL_FAILED)
     assert any(e.payload.get("kind") == "task" for e in _types(events, EventType.STEP_FAILED))
-    check_grammar(events)
+    check_grammar(events, strict=True)
 
 
 async def test_crew_in_streaming_mode(serve, runner):

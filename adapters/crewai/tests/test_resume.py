@@ -67,7 +67,7 @@ async def test_resume_after_sigkill_skips_finished_task(serve, tmp_path: Path):
     assert server.model_calls - calls_before == 1  # only task 2's model call: task 1 is not redone
     assert result.final_output["response"] == ANSWER  # task 2 got task 1's stored output as context
     assert [t["raw"] for t in result.final_output["tasks"]] == [FORECAST, ANSWER]
-    check_grammar(events)
+    check_grammar(events, strict=True)
     skipped = [e.payload for e in events if e.type is EventType.STEP_SKIPPED]
     assert [(p["name"], p["task_index"]) for p in skipped] == [("forecast", 0)]
     started = [e.payload["name"] for e in events if e.type is EventType.STEP_STARTED and e.payload["kind"] == "task"]

@@ -19,9 +19,11 @@ import pytest
 import scenarios
 
 from agent_runtime_core import RunContext, RunStatus, UserError
+from agent_runtime_core.integration import RunRecorder
 from agent_runtime_core.testing.conformance import check_weather_run, weather_for
-from agent_runtime_crewai import CrewAIRuntime, _bridge, default_inputs
+from agent_runtime_crewai import CrewAIRuntime, _translate, default_inputs
 from agent_runtime_crewai import runtime as runtime_module
+from agent_runtime_crewai._state import Saved
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -36,13 +38,6 @@ def test_rejects_what_is_not_a_crew():
         CrewAIRuntime(scenarios.build_weather_crew("http://127.0.0.1:1/v1"), key="")
     with pytest.raises(UserError, match="inputs"):
         CrewAIRuntime(scenarios.build_weather_crew("http://127.0.0.1:1/v1"), key="x", inputs=42)  # type: ignore[arg-type]
-
-
-def test_rejects_console_human_input_tasks():
-    crew = scenarios.build_weather_crew("http://127.0.0.1:1/v1")
-    crew.tasks[0].human_input = True
-    with pytest.raises(UserError, match="human_input"):
-        CrewAIRuntime(crew, key="x")
 
 
 def test_default_inputs():
@@ -111,9 +106,10 @@ def _event(seq, type="not_translated", **fields):
                               "source_fingerprint": None, **fields})
 
 
-async def _bridge_for_test(server_url: str) -> tuple[_bridge.RunBridge, list[int]]:
+async def _bridge_for_test(server_url: str) -> tuple[_translate.Translation, list[int]]:
     crew = scenarios.build_weather_crew(server_url).copy()
-    bridge = _bridge.RunBridge(RunContext(), crew, fingerprints=[], gap_seconds=0.2)
+    ctx = RunContext()
+    bridge = _translate.Translation(RunRecorder(ctx), crew, Saved(ctx, crew), gap_seconds=0.2)
     translated: list[int] = []
 
     async def record(source, event):
@@ -125,7 +121,7 @@ async def _bridge_for_test(server_url: str) -> tuple[_bridge.RunBridge, list[int
 
 
 def _route_without_contextvar(event):
-    return contextvars.Context().run(_bridge._route, None, event)
+    return contextvars.Context().run(_translate._route, None, event)
 
 
 async def test_events_are_released_in_emission_order():
@@ -153,7 +149,7 @@ async def test_events_without_the_contextvar_are_routed_by_crew_ids():
     try:
         # A handler thread with an empty context (no run contextvar), as if CrewAI had not copied it.
         def deliver():
-            contextvars.Context().run(_bridge._on_event, None, _event(1, task_id=task_id))
+            contextvars.Context().run(_translate._on_event, None, _event(1, task_id=task_id))
 
         thread = threading.Thread(target=deliver)
         thread.start()
@@ -206,19 +202,19 @@ async def test_cancel_stops_orphaned_async_tasks(serve, runner, monkeypatch, can
 async def test_hooks_block_only_the_stopped_run():
     from crewai.hooks import get_before_llm_call_hooks, get_before_tool_call_hooks
 
-    assert _bridge._before_llm_call in get_before_llm_call_hooks()
-    assert _bridge._before_tool_call in get_before_tool_call_hooks()
+    assert _translate._before_call in get_before_llm_call_hooks()
+    assert _translate._before_call in get_before_tool_call_hooks()
     bridge, _ = await _bridge_for_test("http://127.0.0.1:1/v1")
     mine = SimpleNamespace(crew=bridge.crew, agent=None, task=None)
     other = SimpleNamespace(crew=SimpleNamespace(id="another-crew"), agent=None, task=None)
     try:
-        assert _bridge._before_llm_call(mine) is None
+        assert _translate._before_call(mine) is None
         bridge.ctx.request_cancel()
-        assert _bridge._before_llm_call(mine) is False
-        assert _bridge._before_tool_call(mine) is False
+        assert _translate._before_call(mine) is False
+        assert _translate._before_call(mine) is False
         # Without the contextvar (a thread that did not copy the context): found by the crew's id.
-        assert contextvars.Context().run(_bridge._before_llm_call, mine) is False
-        assert contextvars.Context().run(_bridge._before_llm_call, other) is None
+        assert contextvars.Context().run(_translate._before_call, mine) is False
+        assert contextvars.Context().run(_translate._before_call, other) is None
     finally:
         await bridge.finish(flush=False)
     assert bridge.should_block()  # a finished run stays blocked
