@@ -87,6 +87,18 @@ def test_every_logger_of_the_core_is_a_redacting_one() -> None:
             assert "logging.getLogger(" not in path.read_text(encoding="utf-8"), f"{path}: use _redaction.get_logger"
 
 
+def test_every_logger_of_the_adapters_is_a_redacting_one() -> None:
+    """An adapter's own loggers come from the kit's `get_logger` (setting a framework's logger's
+    level with `logging.getLogger(...)` is fine: it logs nothing of ours)."""
+    import re
+
+    own = re.compile(r"^\s*\w+\s*(?::\s*[\w.]+\s*)?=\s*logging\.getLogger\(", re.M)
+    paths = list((ROOT / "adapters").glob("*/agent_runtime_*/**/*.py"))
+    assert len(paths) >= 10
+    for path in paths:
+        assert not own.search(path.read_text(encoding="utf-8")), f"{path}: use agent_runtime_core.integration.get_logger"
+
+
 def test_log_records_are_redacted_message_arguments_and_traceback(caplog: pytest.LogCaptureFixture) -> None:
     configure(openai_api_key=KEY)
     logger = get_logger("agent_runtime_core.test_redaction")
