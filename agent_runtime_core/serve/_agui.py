@@ -48,6 +48,7 @@ from ag_ui.core import (
 from ag_ui.core.events import EventType as AguiType
 
 from ..events import Event, EventType
+from ._http import parse_count
 
 __all__ = ["AguiMapper", "ResumeTracker", "interrupt_id", "parse_interrupt_id"]
 
@@ -61,10 +62,11 @@ def interrupt_id(run_id: str, seq: int) -> str:
 
 def parse_interrupt_id(value: str) -> tuple[str, int] | None:
     """(run_id, seq) from `interrupt_id`'s form, or None."""
-    run_id, sep, seq = value.rpartition(_INTERRUPT_SEP)
-    if not sep or not run_id or not seq.isdigit():
+    run_id, sep, seq_text = value.rpartition(_INTERRUPT_SEP)
+    seq = parse_count(seq_text)
+    if not sep or not run_id or seq is None:
         return None
-    return run_id, int(seq)
+    return run_id, seq
 
 
 def _text(value: Any) -> str:

@@ -166,6 +166,36 @@ async def test_bad_ag_ui_requests_are_refused(served: Served) -> None:
     assert types(other)[-1] == "RUN_FINISHED" and other[-1].json()["result"] == {"count": 20}
 
 
+# Each passes `str.isdigit()` yet makes `int()` raise, or is no count at all.
+BAD_COUNTS = ["\u00b2", "9" * 5000, "-1", "", "\u0661"]
+
+
+async def test_a_last_event_id_that_is_not_seq_colon_index_is_a_422(served: Served) -> None:
+    client = served.client()
+    body = run_input()
+    await agui(client, "chatty", body)
+    for raw in BAD_COUNTS:
+        for last_event_id in (f"{raw}:0", f"3:{raw}"):
+            response = await client.post("/agui/chatty", json=body, headers={"Last-Event-ID": last_event_id.encode("utf-8")})
+            assert response.status_code == 422, (last_event_id[:20], response.text)
+            assert response.json()["error"]["type"] == "invalid_resume_point"
+    latin1 = await client.post("/agui/chatty", json=body, headers={"Last-Event-ID": b"\xb2:0"})
+    assert latin1.status_code == 422
+    assert len(await agui(client, "chatty", body, headers={"Last-Event-ID": "0003:0"})) > 0
+
+
+async def test_an_interrupt_id_whose_seq_is_not_a_count_is_not_found(served: Served) -> None:
+    client = served.client()
+    first = await agui(client, "asks", run_input())
+    (interrupt,) = first[-1].json()["outcome"]["interrupts"]
+    run_part = interrupt["id"].rpartition("@")[0]
+    for raw in BAD_COUNTS:
+        entry = {"interruptId": f"{run_part}@{raw}", "status": "resolved", "payload": {"approved": True}}
+        response = await client.post("/agui/asks", json=run_input(resume=[entry]))
+        assert response.status_code == 404, (raw[:20], response.text)
+        assert response.json()["error"]["type"] == "interrupt_not_found"
+
+
 def test_the_mapper_closes_what_a_failed_attempt_left_open() -> None:
     mapper = AguiMapper("t", "r", "run-1")
     grammar = [

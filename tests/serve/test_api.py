@@ -98,6 +98,26 @@ async def test_malformed_starts_are_refused_with_a_message(served: Served, conte
     assert served.app.state.serve.runs.listed(owner) == []
 
 
+# Each passes `str.isdigit()` yet makes `int()` raise, or is no count at all: a 422, never a 500.
+BAD_COUNTS = ["\u00b2", "9" * 5000, "-1", "", "\u0661", "1 2", "+3"]
+
+
+@pytest.mark.parametrize("raw", BAD_COUNTS, ids=["superscript", "5000-digits", "negative", "empty", "arabic-indic", "inner-space", "plus"])
+async def test_a_limit_that_is_not_a_count_is_a_422(served: Served, raw: str) -> None:
+    response = await served.client().get("/runs", params={"limit": raw})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["type"] == "invalid_limit"
+    assert "from 1 to 1000" in response.json()["error"]["message"]
+
+
+async def test_a_limit_of_ascii_digits_is_taken(served: Served) -> None:
+    client = served.client()
+    await served.start(client, "chatty")
+    await served.start(client, "chatty")
+    assert len((await client.get("/runs", params={"limit": "1"})).json()["runs"]) == 1
+    assert len((await client.get("/runs", params={"limit": "0002"})).json()["runs"]) == 2
+
+
 async def test_bodies_over_the_limit_get_413_declared_or_streamed(served: Served) -> None:
     client = served.client()
     big = b'{"agent_key": "chatty", "input": "' + b"x" * (1024 * 1024) + b'"}'
