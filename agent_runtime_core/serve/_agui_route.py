@@ -139,9 +139,10 @@ async def _continue_interrupted(state: ServerState, owner: str, agui: RunAgentIn
     if last is None or last.seq != parsed[1] or not last.is_terminal or last.type.value != "run.interrupted":
         raise Problem(409, "not_interrupted", f"Interrupt {entry.interrupt_id!r} is not pending (already answered, or the run moved on).")
     answer = entry.payload if entry.status == "resolved" else {"cancelled": True, "payload": entry.payload}
-    record = await state.runs.alias(owner, run_id, source, parsed[1], agui.thread_id)
+    # Resume first: when it is refused (answer too large, already resuming, agent not here) no
+    # alias may stay behind, or a retry with this runId would replay old events and never resume.
     await state.runs.resume(source, answer)
-    return record
+    return await state.runs.alias(owner, run_id, source, parsed[1], agui.thread_id)
 
 
 async def agui_endpoint(request: Request) -> Response:

@@ -131,6 +131,21 @@ async def test_an_interrupt_is_answered_with_a_resume_entry(served: Served) -> N
     assert other_key.status_code == 404
 
 
+async def test_a_refused_answer_leaves_the_run_id_free_for_a_retry(served: Served) -> None:
+    client = served.client()
+    first = await agui(client, "asks", run_input())
+    (interrupt,) = first[-1].json()["outcome"]["interrupts"]
+    retry_id = str(uuid.uuid4())
+    too_big = {"interruptId": interrupt["id"], "status": "resolved", "payload": {"note": "x" * 1_000_001}}
+    refused = await client.post("/agui/asks", json=run_input(retry_id, resume=[too_big]))
+    assert refused.status_code == 422 and refused.json()["error"]["type"] == "invalid_answer"
+    # The same runId with an answer that fits resumes the run (it used to replay nothing).
+    answer = {"interruptId": interrupt["id"], "status": "resolved", "payload": {"approved": True}}
+    second = await agui(client, "asks", run_input(retry_id, resume=[answer]))
+    assert types(second) == ["RUN_STARTED", "TOOL_CALL_RESULT", "RUN_FINISHED"]
+    assert second[-1].json()["result"] == {"answer": {"approved": True}}
+
+
 async def test_failures_and_cancellations_end_the_ag_ui_run(served: Served) -> None:
     client = served.client()
     failed = await agui(client, "fails", run_input())
