@@ -202,13 +202,15 @@ class RunManager:
     ) -> RunRecord:
         """Start a run of `agent_key` owned by `owner` (in a background task, or on the queue)."""
         record = RunRecord(run_id=run_id or str(uuid.uuid4()), owner=owner, agent_key=agent_key, thread_id=thread_id)
-        await self._remember(record)
         if self.execution == "queue":
+            # Remembered once queued: a refused submit must leave no run listed as "queued".
             try:
                 await self.runner.submit(agent_key, input_data, run_id=record.run_id, metadata=metadata)
             except InvalidInputError as e:
                 raise Problem(422, "invalid_input", str(e)) from None
+            await self._remember(record)
         else:
+            await self._remember(record)
             self._spawn(
                 self.runner.execute(self._agent(agent_key), record.run_id, input_data, metadata=metadata),
                 record.run_id,
