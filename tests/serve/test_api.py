@@ -8,8 +8,15 @@ import logging
 import httpx
 import pytest
 
-from agent_runtime_core import AgentRunner
-from agent_runtime_core.errors import UserError
+from agent_runtime_core import (
+    AgentRunner,
+    AgentRuntime,
+    RunContext,
+    RunnerConfig,
+    RunResult,
+    configure,
+)
+from agent_runtime_core.errors import NonRetriableError, UserError
 from agent_runtime_core.serve import ApiKeys, create_app
 
 from .conftest import AGENTS, KEY_A, KEY_B, Served, serve_app, sse_messages
@@ -229,17 +236,39 @@ async def test_resuming_a_running_run_is_a_conflict(served: Served) -> None:
     await client.post(f"/runs/{run_id}/cancel")
 
 
-async def test_keys_never_reach_logs_or_reprs(served: Served, caplog: pytest.LogCaptureFixture) -> None:
+# Shaped like no provider key, so only its registration (by `configure`) can mask it.
+OPENAI_KEY = "test-openai-secret-" + "z" * 24
+
+
+class LeakyAgent(AgentRuntime):
+    """Fails with an error that quotes the model provider's key and the caller's API key, as a
+    provider's or a user's exception text may."""
+
+    key = "leaks"  # type: ignore[assignment]
+
+    async def run(self, ctx: RunContext) -> RunResult:
+        raise NonRetriableError(f"the provider refused key {OPENAI_KEY} (caller {KEY_A})")
+
+
+async def test_keys_never_reach_logs_or_reprs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    client = served.client()
-    run_id = await served.start(client, "fails")
-    await served.wait_status(client, run_id, "failed")
-    await served.client("not-the-key-" + KEY_B).get("/runs")
-    text = caplog.text + repr(served.app.state.api_keys) + repr(served.app.state.serve.runs.listed("x"))
-    for key in (KEY_A, KEY_B):
-        assert key not in text
-    owners = {r.owner for r in served.app.state.serve.runs.listed(served.app.state.api_keys.owner(f"Bearer {KEY_A}"))}
-    assert owners and all(KEY_A not in o for o in owners)
+    configure(openai_api_key=OPENAI_KEY)
+    app = create_app(AgentRunner(RunnerConfig(max_retries=0)), agents=[LeakyAgent()], api_keys=[KEY_A, KEY_B])
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY_A}"}) as client:
+        run_id = (await client.post("/runs", json={"agent_key": "leaks"})).json()["run_id"]
+        async with client.stream("GET", f"/runs/{run_id}/events") as stream:
+            failed = [m.data async for m in sse_messages(stream) if m.event == "run.failed"]
+        body = (await client.get(f"/runs/{run_id}")).json()
+        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer not-the-key-{KEY_B}"}) as stranger:
+            assert (await stranger.get("/runs")).status_code == 401
+        listed = repr(app.state.serve.runs.listed(app.state.api_keys.owner(f"Bearer {KEY_A}")))
+    assert body["status"] == "failed"
+    assert body["error"]["message"] == "the provider refused key *** (caller ***)"
+    assert len(failed) == 1 and "the provider refused key *** (caller ***)" in failed[0]
+    assert "failed: the provider refused key *** (caller ***)" in caplog.text  # the runner's log
+    shown = body["error"]["message"] + failed[0] + caplog.text + repr(app.state.api_keys) + listed
+    for secret in (OPENAI_KEY, KEY_A, KEY_B):
+        assert secret not in shown
 
 
 def test_short_keys_are_refused_and_the_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
