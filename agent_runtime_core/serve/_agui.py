@@ -48,6 +48,7 @@ from ag_ui.core import (
 from ag_ui.core.events import EventType as AguiType
 
 from ..events import Event, EventType
+from ..integration import to_jsonable
 from ._http import parse_count
 
 __all__ = ["AguiMapper", "ResumeTracker", "interrupt_id", "parse_interrupt_id"]
@@ -182,7 +183,7 @@ class AguiMapper:
             value["step"] = event.step
         if event.span_id is not None:
             value["span_id"] = event.span_id
-        return CustomEvent(name=event.type.value, value=json.loads(json.dumps(value, default=str)), timestamp=ts)
+        return CustomEvent(name=event.type.value, value=to_jsonable(value), timestamp=ts)
 
     def _close_text(self, span: str, ts: int) -> list[BaseEvent]:
         message_id = self._open_text.pop(span, None)
@@ -239,10 +240,10 @@ class AguiMapper:
                 reason=str(details.get("reason") or details.get("type") or "input_required"),
                 message=_text(message) if message is not None else None,
                 tool_call_id=details["tool_call_id"] if isinstance(details.get("tool_call_id"), str) else None,
-                metadata={"interrupt": json.loads(json.dumps(question, default=str))},
+                metadata={"interrupt": to_jsonable(question)},
             )
             return RunFinishedEvent.model_validate({**ids, "outcome": {"type": "interrupt", "interrupts": [interrupt]}})
-        result = json.loads(json.dumps(p.get("final_output"), default=str))
+        result = to_jsonable(p.get("final_output"))
         return RunFinishedEvent.model_validate({**ids, "result": result, "usage": self._usage_list()})
 
 

@@ -5,6 +5,7 @@ answered with resume entries, failures, cancellation, errors and per-key isolati
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from typing import Any
@@ -232,3 +233,25 @@ def test_the_mapper_closes_what_a_failed_attempt_left_open() -> None:
         "TEXT_MESSAGE_CONTENT", "TEXT_MESSAGE_END", "RUN_FINISHED",
     ]
     assert mapper.feed(Event("run-1", 8, EventType.PROGRESS_UPDATE, 1.0, {})) == []  # finished
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
+
+
+def test_values_that_are_not_json_become_json_data_not_their_repr() -> None:
+    # An in-process bus hands the mapper the values an agent gave: a dataclass is data, not text.
+    mapper = AguiMapper("t", "r", "run-1")
+    out = mapper.feed(Event("run-1", 1, EventType.RUN_STARTED, 1.0, {"agent_key": "a", "attempt": 1}))
+    out += mapper.feed(Event("run-1", 2, EventType.PROGRESS_UPDATE, 1.0, {"where": Point(1, 2), "path": (3, 4)}))
+    out += mapper.feed(Event("run-1", 3, EventType.RUN_SUCCEEDED, 1.0, {"final_output": {"at": Point(5, 6)}}))
+    custom = json.loads(out[1].model_dump_json(by_alias=True))
+    assert custom["value"]["payload"] == {"where": {"x": 1, "y": 2}, "path": [3, 4]}
+    assert json.loads(out[-1].model_dump_json(by_alias=True))["result"] == {"at": {"x": 5, "y": 6}}
+    asking = AguiMapper("t", "r", "run-2")
+    asking.feed(Event("run-2", 1, EventType.RUN_STARTED, 1.0, {"agent_key": "a", "attempt": 1}))
+    (finished,) = asking.feed(Event("run-2", 2, EventType.RUN_INTERRUPTED, 1.0, {"interrupt": {"question": "ok?", "near": Point(7, 8)}}))
+    interrupt = json.loads(finished.model_dump_json(by_alias=True))["outcome"]["interrupts"][0]
+    assert interrupt["metadata"] == {"interrupt": {"question": "ok?", "near": {"x": 7, "y": 8}}}
