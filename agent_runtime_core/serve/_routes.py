@@ -85,7 +85,7 @@ async def list_runs(request: Request) -> Response:
     if limit is None or not 1 <= limit <= 1000:
         raise Problem(422, "invalid_limit", f"`limit` must be an integer from 1 to 1000; got {raw[:40]!r}.")
     records = state.runs.listed(owner_of(request), limit)
-    return JSONResponse({"runs": [await state.runs.status(r) for r in records]})
+    return JSONResponse({"runs": await state.runs.statuses(records)})
 
 
 async def get_run(request: Request) -> Response:

@@ -3,6 +3,7 @@ per-key isolation."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import httpx
@@ -17,6 +18,7 @@ from agent_runtime_core import (
     configure,
 )
 from agent_runtime_core.errors import NonRetriableError, UserError
+from agent_runtime_core.events import InMemoryEventBus
 from agent_runtime_core.serve import ApiKeys, create_app
 
 from .conftest import AGENTS, KEY_A, KEY_B, Served, serve_app, sse_messages
@@ -302,3 +304,37 @@ async def test_cors_is_off_unless_origins_are_given(served: Served) -> None:
         assert preflight.headers["access-control-allow-origin"] == "https://app.example"
         other = await client.options("/runs", headers=headers | {"Origin": "https://evil.example"})
         assert other.headers.get("access-control-allow-origin") != "https://evil.example"
+
+
+class CountingBus(InMemoryEventBus):
+    """The in-memory bus, counting the calls in flight (each yields to the loop once, as a call
+    over the network does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def last_seq(self, run_id: str) -> int:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0)
+            return await super().last_seq(run_id)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_listing_runs_asks_the_bus_about_them_concurrently_and_in_order() -> None:
+    bus = CountingBus()
+    app = create_app(AgentRunner(RunnerConfig(max_retries=0), event_bus=bus), agents=AGENTS, api_keys=[KEY_A])
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY_A}"}) as client:
+        started = [(await client.post("/runs", json={"agent_key": "chatty"})).json()["run_id"] for _ in range(5)]
+        for run_id in started:
+            async with client.stream("GET", f"/runs/{run_id}/events") as stream:
+                [m async for m in sse_messages(stream)]
+        bus.most_in_flight = 0
+        listed = (await client.get("/runs")).json()["runs"]
+    assert [r["run_id"] for r in listed] == started[::-1]  # newest first, each with its status
+    assert all(r["status"] == "succeeded" for r in listed)
+    assert bus.most_in_flight > 1
