@@ -111,7 +111,8 @@ class RunManager:
         self._agents = agents
         self._records: OrderedDict[str, RunRecord] = OrderedDict()
         self._max_listed = max_listed
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: dict[asyncio.Task[Any], str] = {}
+        """The tasks executing runs here, with their run ids (never capped, unlike `_records`)."""
         self._resuming: set[str] = set()
 
     # -- agents ------------------------------------------------------------------------------
@@ -233,8 +234,11 @@ class RunManager:
                 self._resuming.discard(run_id)
 
         task = asyncio.create_task(guarded(), name=f"serve-run:{run_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = run_id
+        task.add_done_callback(self._forget_task)
+
+    def _forget_task(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.pop(task, None)
 
     async def last_event(self, run_id: str) -> Event | None:
         """The run's latest event, if it has any."""
@@ -316,13 +320,13 @@ class RunManager:
 
     async def close(self, grace_seconds: float = 5.0) -> None:
         """On shutdown: ask the runs still executing here to stop, and wait for them a while."""
-        tasks = [t for t in self._tasks if not t.done()]
-        if not tasks:
+        running = {task: run_id for task, run_id in self._tasks.items() if not task.done()}
+        if not running:
             return
-        for run_id in list(self._records):
+        for run_id in dict.fromkeys(running.values()):
             if self.runner.is_running(run_id):
                 with contextlib.suppress(Exception):
                     await self.runner.cancel(run_id, reason="the server is shutting down")
-        _, pending = await asyncio.wait(tasks, timeout=grace_seconds)
+        _, pending = await asyncio.wait(running, timeout=grace_seconds)
         for task in pending:
             task.cancel()

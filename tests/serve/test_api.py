@@ -12,6 +12,7 @@ import pytest
 from agent_runtime_core import (
     AgentRunner,
     AgentRuntime,
+    EventType,
     RunContext,
     RunnerConfig,
     RunResult,
@@ -20,8 +21,9 @@ from agent_runtime_core import (
 from agent_runtime_core.errors import NonRetriableError, UserError
 from agent_runtime_core.events import InMemoryEventBus
 from agent_runtime_core.serve import ApiKeys, create_app
+from agent_runtime_core.serve._runs import RunManager
 
-from .conftest import AGENTS, KEY_A, KEY_B, Served, serve_app, sse_messages
+from .conftest import AGENTS, KEY_A, KEY_B, Served, WaitingAgent, serve_app, sse_messages
 
 ROUTES = [
     ("GET", "/agents"),
@@ -338,3 +340,17 @@ async def test_listing_runs_asks_the_bus_about_them_concurrently_and_in_order() 
     assert [r["run_id"] for r in listed] == started[::-1]  # newest first, each with its status
     assert all(r["status"] == "succeeded" for r in listed)
     assert bus.most_in_flight > 1
+
+
+async def test_shutdown_cancels_every_run_executing_here_even_past_the_listing_cap() -> None:
+    runner = AgentRunner(RunnerConfig(max_retries=0))
+    runs = RunManager(runner, "local", {"waits": WaitingAgent()}, max_listed=1)  # keeps one record
+    started = [(await runs.start("owner", "waits", {"messages": []})).run_id for _ in range(3)]
+    async with asyncio.timeout(30):
+        while not all(runner.is_running(run_id) for run_id in started):
+            await asyncio.sleep(0.01)
+    assert runs.listed("owner") and len(runs.listed("owner")) == 1
+    await runs.close(grace_seconds=30)
+    for run_id in started:
+        last = (await runner.event_bus.get_events(run_id))[-1]
+        assert last.type is EventType.RUN_CANCELLED and last.payload["reason"] == "the server is shutting down", last
