@@ -137,7 +137,7 @@ def _bus_once(n: int, pace: float) -> dict[str, float]:
 
 def run(quick: bool = False, repeats: int = 5) -> list[Table]:
     """Measure and return the table."""
-    import httpx
+    from agent_runtime_core.testing import wait_until_healthy
 
     n_flat = 60 if quick else 1000
     n_paced = 10 if quick else 60
@@ -146,16 +146,7 @@ def run(quick: bool = False, repeats: int = 5) -> list[Table]:
     server = spawn([sys.executable, "-m", "bench.serve", "--server", str(port)], env=child_env())
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the benchmark's server did not start")
-            time.sleep(0.1)
+        wait_until_healthy(url, server)
         results: dict[str, dict[str, list[float]]] = {}
         asyncio.run(_sse_once(port, 20, 0))  # warm up
         for _ in range(repeats):

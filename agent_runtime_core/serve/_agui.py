@@ -48,6 +48,8 @@ from ag_ui.core import (
 from ag_ui.core.events import EventType as AguiType
 
 from ..events import Event, EventType
+from ..integration import to_jsonable
+from ._http import parse_count
 
 __all__ = ["AguiMapper", "ResumeTracker", "interrupt_id", "parse_interrupt_id"]
 
@@ -61,10 +63,11 @@ def interrupt_id(run_id: str, seq: int) -> str:
 
 def parse_interrupt_id(value: str) -> tuple[str, int] | None:
     """(run_id, seq) from `interrupt_id`'s form, or None."""
-    run_id, sep, seq = value.rpartition(_INTERRUPT_SEP)
-    if not sep or not run_id or not seq.isdigit():
+    run_id, sep, seq_text = value.rpartition(_INTERRUPT_SEP)
+    seq = parse_count(seq_text)
+    if not sep or not run_id or seq is None:
         return None
-    return run_id, int(seq)
+    return run_id, seq
 
 
 def _text(value: Any) -> str:
@@ -180,7 +183,7 @@ class AguiMapper:
             value["step"] = event.step
         if event.span_id is not None:
             value["span_id"] = event.span_id
-        return CustomEvent(name=event.type.value, value=json.loads(json.dumps(value, default=str)), timestamp=ts)
+        return CustomEvent(name=event.type.value, value=to_jsonable(value), timestamp=ts)
 
     def _close_text(self, span: str, ts: int) -> list[BaseEvent]:
         message_id = self._open_text.pop(span, None)
@@ -237,10 +240,10 @@ class AguiMapper:
                 reason=str(details.get("reason") or details.get("type") or "input_required"),
                 message=_text(message) if message is not None else None,
                 tool_call_id=details["tool_call_id"] if isinstance(details.get("tool_call_id"), str) else None,
-                metadata={"interrupt": json.loads(json.dumps(question, default=str))},
+                metadata={"interrupt": to_jsonable(question)},
             )
             return RunFinishedEvent.model_validate({**ids, "outcome": {"type": "interrupt", "interrupts": [interrupt]}})
-        result = json.loads(json.dumps(p.get("final_output"), default=str))
+        result = to_jsonable(p.get("final_output"))
         return RunFinishedEvent.model_validate({**ids, "result": result, "usage": self._usage_list()})
 
 

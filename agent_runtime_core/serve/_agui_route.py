@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from .. import AgentRunner
 from ._agui import AguiMapper, ResumeTracker, parse_interrupt_id
-from ._http import Problem, read_json
+from ._http import Problem, parse_count, read_json
 from ._routes import ServerState, owner_of
 from ._runs import RunRecord
 from ._sse import MAX_SEQ, message, sse_response
@@ -48,10 +48,11 @@ def _resume_point(request: Request) -> tuple[int, int] | None:
     raw = request.headers.get("last-event-id", "").strip()
     if not raw:
         return None
-    seq, sep, index = raw.partition(":")
-    if not (sep and seq.isascii() and seq.isdigit() and index.isascii() and index.isdigit()) or int(seq) > MAX_SEQ:
+    seq_text, sep, index_text = raw.partition(":")
+    seq, index = parse_count(seq_text), parse_count(index_text)
+    if not sep or seq is None or index is None or seq > MAX_SEQ:
         raise Problem(422, "invalid_resume_point", f"`Last-Event-ID` must be the `id` of an AG-UI event received, like '12:0'; got {raw[:40]!r}.")
-    return int(seq), int(index)
+    return seq, index
 
 
 def _validation_message(error: ValidationError) -> str:
@@ -138,9 +139,10 @@ async def _continue_interrupted(state: ServerState, owner: str, agui: RunAgentIn
     if last is None or last.seq != parsed[1] or not last.is_terminal or last.type.value != "run.interrupted":
         raise Problem(409, "not_interrupted", f"Interrupt {entry.interrupt_id!r} is not pending (already answered, or the run moved on).")
     answer = entry.payload if entry.status == "resolved" else {"cancelled": True, "payload": entry.payload}
-    record = await state.runs.alias(owner, run_id, source, parsed[1], agui.thread_id)
+    # Resume first: when it is refused (answer too large, already resuming, agent not here) no
+    # alias may stay behind, or a retry with this runId would replay old events and never resume.
     await state.runs.resume(source, answer)
-    return record
+    return await state.runs.alias(owner, run_id, source, parsed[1], agui.thread_id)
 
 
 async def agui_endpoint(request: Request) -> Response:

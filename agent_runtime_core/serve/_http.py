@@ -11,7 +11,9 @@ from starlette.responses import JSONResponse
 from .._json import loads_bounded
 from ..errors import InvalidInputError
 
-__all__ = ["Problem", "problem_response", "read_json"]
+__all__ = ["Problem", "parse_count", "problem_response", "read_json"]
+
+_MAX_COUNT_DIGITS = 16
 
 
 class Problem(Exception):
@@ -22,6 +24,15 @@ class Problem(Exception):
         self.status = status
         self.type = type
         self.message = message
+
+
+def parse_count(raw: str) -> int | None:
+    """`raw` as a non-negative integer, or None when it is not one written in ASCII digits
+    (at most 16 of them). `str.isdigit` alone lets through '²' and digit strings past CPython's
+    int-conversion limit, both of which make `int()` raise."""
+    if not raw or len(raw) > _MAX_COUNT_DIGITS or not (raw.isascii() and raw.isdecimal()):
+        return None
+    return int(raw)
 
 
 def problem_response(status: int, type: str, message: str) -> JSONResponse:

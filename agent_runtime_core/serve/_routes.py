@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ._http import Problem, read_json, require_object
+from ._http import Problem, parse_count, read_json, require_object
 from ._runs import RunManager, RunRecord, check_input
 from ._sse import EncodedEvents, grammar_stream, parse_after, sse_response
 
@@ -81,10 +81,11 @@ async def start_run(request: Request) -> Response:
 async def list_runs(request: Request) -> Response:
     state = _state(request)
     raw = request.query_params.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
-        raise Problem(422, "invalid_limit", "`limit` must be an integer from 1 to 1000.")
-    records = state.runs.listed(owner_of(request), int(raw))
-    return JSONResponse({"runs": [await state.runs.status(r) for r in records]})
+    limit = parse_count(raw.strip())
+    if limit is None or not 1 <= limit <= 1000:
+        raise Problem(422, "invalid_limit", f"`limit` must be an integer from 1 to 1000; got {raw[:40]!r}.")
+    records = state.runs.listed(owner_of(request), limit)
+    return JSONResponse({"runs": await state.runs.statuses(records)})
 
 
 async def get_run(request: Request) -> Response:

@@ -32,6 +32,7 @@ logger = get_logger("agent_runtime_core.serve")
 Execution = Literal["local", "queue"]
 
 _OWNER_KEY = "serve-run:"
+_STATUS_CONCURRENCY = 32  # bus calls in flight for one `GET /runs`; a Redis bus opens up to 100 connections
 _STATUS_BY_TERMINAL = {
     EventType.RUN_SUCCEEDED: "succeeded",
     EventType.RUN_FAILED: "failed",
@@ -110,7 +111,8 @@ class RunManager:
         self._agents = agents
         self._records: OrderedDict[str, RunRecord] = OrderedDict()
         self._max_listed = max_listed
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: dict[asyncio.Task[Any], str] = {}
+        """The tasks executing runs here, with their run ids (never capped, unlike `_records`)."""
         self._resuming: set[str] = set()
 
     # -- agents ------------------------------------------------------------------------------
@@ -202,13 +204,15 @@ class RunManager:
     ) -> RunRecord:
         """Start a run of `agent_key` owned by `owner` (in a background task, or on the queue)."""
         record = RunRecord(run_id=run_id or str(uuid.uuid4()), owner=owner, agent_key=agent_key, thread_id=thread_id)
-        await self._remember(record)
         if self.execution == "queue":
+            # Remembered once queued: a refused submit must leave no run listed as "queued".
             try:
                 await self.runner.submit(agent_key, input_data, run_id=record.run_id, metadata=metadata)
             except InvalidInputError as e:
                 raise Problem(422, "invalid_input", str(e)) from None
+            await self._remember(record)
         else:
+            await self._remember(record)
             self._spawn(
                 self.runner.execute(self._agent(agent_key), record.run_id, input_data, metadata=metadata),
                 record.run_id,
@@ -230,8 +234,11 @@ class RunManager:
                 self._resuming.discard(run_id)
 
         task = asyncio.create_task(guarded(), name=f"serve-run:{run_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = run_id
+        task.add_done_callback(self._forget_task)
+
+    def _forget_task(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.pop(task, None)
 
     async def last_event(self, run_id: str) -> Event | None:
         """The run's latest event, if it has any."""
@@ -272,6 +279,17 @@ class RunManager:
             body["interrupt"] = p.get("interrupt")
         return body
 
+    async def statuses(self, records: list[RunRecord]) -> list[dict[str, Any]]:
+        """`status` of each record, in order, asked of the event bus concurrently (a few at a
+        time): `GET /runs` lists up to 1,000 runs, and the viewer polls it."""
+        limit = asyncio.Semaphore(_STATUS_CONCURRENCY)
+
+        async def one(record: RunRecord) -> dict[str, Any]:
+            async with limit:
+                return await self.status(record)
+
+        return list(await asyncio.gather(*(one(r) for r in records)))
+
     async def cancel(self, record: RunRecord, reason: str = "cancelled through the API") -> bool:
         """Ask the run to stop, wherever it executes; False when it had already ended."""
         event = await self.last_event(record.run_id)
@@ -302,13 +320,13 @@ class RunManager:
 
     async def close(self, grace_seconds: float = 5.0) -> None:
         """On shutdown: ask the runs still executing here to stop, and wait for them a while."""
-        tasks = [t for t in self._tasks if not t.done()]
-        if not tasks:
+        running = {task: run_id for task, run_id in self._tasks.items() if not task.done()}
+        if not running:
             return
-        for run_id in list(self._records):
+        for run_id in dict.fromkeys(running.values()):
             if self.runner.is_running(run_id):
                 with contextlib.suppress(Exception):
                     await self.runner.cancel(run_id, reason="the server is shutting down")
-        _, pending = await asyncio.wait(tasks, timeout=grace_seconds)
+        _, pending = await asyncio.wait(running, timeout=grace_seconds)
         for task in pending:
             task.cancel()

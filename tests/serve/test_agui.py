@@ -5,6 +5,7 @@ answered with resume entries, failures, cancellation, errors and per-key isolati
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from typing import Any
@@ -131,6 +132,21 @@ async def test_an_interrupt_is_answered_with_a_resume_entry(served: Served) -> N
     assert other_key.status_code == 404
 
 
+async def test_a_refused_answer_leaves_the_run_id_free_for_a_retry(served: Served) -> None:
+    client = served.client()
+    first = await agui(client, "asks", run_input())
+    (interrupt,) = first[-1].json()["outcome"]["interrupts"]
+    retry_id = str(uuid.uuid4())
+    too_big = {"interruptId": interrupt["id"], "status": "resolved", "payload": {"note": "x" * 1_000_001}}
+    refused = await client.post("/agui/asks", json=run_input(retry_id, resume=[too_big]))
+    assert refused.status_code == 422 and refused.json()["error"]["type"] == "invalid_answer"
+    # The same runId with an answer that fits resumes the run (it used to replay nothing).
+    answer = {"interruptId": interrupt["id"], "status": "resolved", "payload": {"approved": True}}
+    second = await agui(client, "asks", run_input(retry_id, resume=[answer]))
+    assert types(second) == ["RUN_STARTED", "TOOL_CALL_RESULT", "RUN_FINISHED"]
+    assert second[-1].json()["result"] == {"answer": {"approved": True}}
+
+
 async def test_failures_and_cancellations_end_the_ag_ui_run(served: Served) -> None:
     client = served.client()
     failed = await agui(client, "fails", run_input())
@@ -166,6 +182,36 @@ async def test_bad_ag_ui_requests_are_refused(served: Served) -> None:
     assert types(other)[-1] == "RUN_FINISHED" and other[-1].json()["result"] == {"count": 20}
 
 
+# Each passes `str.isdigit()` yet makes `int()` raise, or is no count at all.
+BAD_COUNTS = ["\u00b2", "9" * 5000, "-1", "", "\u0661"]
+
+
+async def test_a_last_event_id_that_is_not_seq_colon_index_is_a_422(served: Served) -> None:
+    client = served.client()
+    body = run_input()
+    await agui(client, "chatty", body)
+    for raw in BAD_COUNTS:
+        for last_event_id in (f"{raw}:0", f"3:{raw}"):
+            response = await client.post("/agui/chatty", json=body, headers={"Last-Event-ID": last_event_id.encode("utf-8")})
+            assert response.status_code == 422, (last_event_id[:20], response.text)
+            assert response.json()["error"]["type"] == "invalid_resume_point"
+    latin1 = await client.post("/agui/chatty", json=body, headers={"Last-Event-ID": b"\xb2:0"})
+    assert latin1.status_code == 422
+    assert len(await agui(client, "chatty", body, headers={"Last-Event-ID": "0003:0"})) > 0
+
+
+async def test_an_interrupt_id_whose_seq_is_not_a_count_is_not_found(served: Served) -> None:
+    client = served.client()
+    first = await agui(client, "asks", run_input())
+    (interrupt,) = first[-1].json()["outcome"]["interrupts"]
+    run_part = interrupt["id"].rpartition("@")[0]
+    for raw in BAD_COUNTS:
+        entry = {"interruptId": f"{run_part}@{raw}", "status": "resolved", "payload": {"approved": True}}
+        response = await client.post("/agui/asks", json=run_input(resume=[entry]))
+        assert response.status_code == 404, (raw[:20], response.text)
+        assert response.json()["error"]["type"] == "interrupt_not_found"
+
+
 def test_the_mapper_closes_what_a_failed_attempt_left_open() -> None:
     mapper = AguiMapper("t", "r", "run-1")
     grammar = [
@@ -187,3 +233,25 @@ def test_the_mapper_closes_what_a_failed_attempt_left_open() -> None:
         "TEXT_MESSAGE_CONTENT", "TEXT_MESSAGE_END", "RUN_FINISHED",
     ]
     assert mapper.feed(Event("run-1", 8, EventType.PROGRESS_UPDATE, 1.0, {})) == []  # finished
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
+
+
+def test_values_that_are_not_json_become_json_data_not_their_repr() -> None:
+    # An in-process bus hands the mapper the values an agent gave: a dataclass is data, not text.
+    mapper = AguiMapper("t", "r", "run-1")
+    out = mapper.feed(Event("run-1", 1, EventType.RUN_STARTED, 1.0, {"agent_key": "a", "attempt": 1}))
+    out += mapper.feed(Event("run-1", 2, EventType.PROGRESS_UPDATE, 1.0, {"where": Point(1, 2), "path": (3, 4)}))
+    out += mapper.feed(Event("run-1", 3, EventType.RUN_SUCCEEDED, 1.0, {"final_output": {"at": Point(5, 6)}}))
+    custom = json.loads(out[1].model_dump_json(by_alias=True))
+    assert custom["value"]["payload"] == {"where": {"x": 1, "y": 2}, "path": [3, 4]}
+    assert json.loads(out[-1].model_dump_json(by_alias=True))["result"] == {"at": {"x": 5, "y": 6}}
+    asking = AguiMapper("t", "r", "run-2")
+    asking.feed(Event("run-2", 1, EventType.RUN_STARTED, 1.0, {"agent_key": "a", "attempt": 1}))
+    (finished,) = asking.feed(Event("run-2", 2, EventType.RUN_INTERRUPTED, 1.0, {"interrupt": {"question": "ok?", "near": Point(7, 8)}}))
+    interrupt = json.loads(finished.model_dump_json(by_alias=True))["outcome"]["interrupts"][0]
+    assert interrupt["metadata"] == {"interrupt": {"question": "ok?", "near": {"x": 7, "y": 8}}}

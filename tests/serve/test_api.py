@@ -3,16 +3,27 @@ per-key isolation."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import httpx
 import pytest
 
-from agent_runtime_core import AgentRunner
-from agent_runtime_core.errors import UserError
+from agent_runtime_core import (
+    AgentRunner,
+    AgentRuntime,
+    EventType,
+    RunContext,
+    RunnerConfig,
+    RunResult,
+    configure,
+)
+from agent_runtime_core.errors import NonRetriableError, UserError
+from agent_runtime_core.events import InMemoryEventBus
 from agent_runtime_core.serve import ApiKeys, create_app
+from agent_runtime_core.serve._runs import RunManager
 
-from .conftest import AGENTS, KEY_A, KEY_B, Served, serve_app, sse_messages
+from .conftest import AGENTS, KEY_A, KEY_B, Served, WaitingAgent, serve_app, sse_messages
 
 ROUTES = [
     ("GET", "/agents"),
@@ -96,6 +107,26 @@ async def test_malformed_starts_are_refused_with_a_message(served: Served, conte
     assert fragment in response.json()["error"]["message"]
     owner = served.app.state.api_keys.owner(f"Bearer {KEY_A}")
     assert served.app.state.serve.runs.listed(owner) == []
+
+
+# Each passes `str.isdigit()` yet makes `int()` raise, or is no count at all: a 422, never a 500.
+BAD_COUNTS = ["\u00b2", "9" * 5000, "-1", "", "\u0661", "1 2", "+3"]
+
+
+@pytest.mark.parametrize("raw", BAD_COUNTS, ids=["superscript", "5000-digits", "negative", "empty", "arabic-indic", "inner-space", "plus"])
+async def test_a_limit_that_is_not_a_count_is_a_422(served: Served, raw: str) -> None:
+    response = await served.client().get("/runs", params={"limit": raw})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["type"] == "invalid_limit"
+    assert "from 1 to 1000" in response.json()["error"]["message"]
+
+
+async def test_a_limit_of_ascii_digits_is_taken(served: Served) -> None:
+    client = served.client()
+    await served.start(client, "chatty")
+    await served.start(client, "chatty")
+    assert len((await client.get("/runs", params={"limit": "1"})).json()["runs"]) == 1
+    assert len((await client.get("/runs", params={"limit": "0002"})).json()["runs"]) == 2
 
 
 async def test_bodies_over_the_limit_get_413_declared_or_streamed(served: Served) -> None:
@@ -209,17 +240,39 @@ async def test_resuming_a_running_run_is_a_conflict(served: Served) -> None:
     await client.post(f"/runs/{run_id}/cancel")
 
 
-async def test_keys_never_reach_logs_or_reprs(served: Served, caplog: pytest.LogCaptureFixture) -> None:
+# Shaped like no provider key, so only its registration (by `configure`) can mask it.
+OPENAI_KEY = "test-openai-secret-" + "z" * 24
+
+
+class LeakyAgent(AgentRuntime):
+    """Fails with an error that quotes the model provider's key and the caller's API key, as a
+    provider's or a user's exception text may."""
+
+    key = "leaks"  # type: ignore[assignment]
+
+    async def run(self, ctx: RunContext) -> RunResult:
+        raise NonRetriableError(f"the provider refused key {OPENAI_KEY} (caller {KEY_A})")
+
+
+async def test_keys_never_reach_logs_or_reprs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    client = served.client()
-    run_id = await served.start(client, "fails")
-    await served.wait_status(client, run_id, "failed")
-    await served.client("not-the-key-" + KEY_B).get("/runs")
-    text = caplog.text + repr(served.app.state.api_keys) + repr(served.app.state.serve.runs.listed("x"))
-    for key in (KEY_A, KEY_B):
-        assert key not in text
-    owners = {r.owner for r in served.app.state.serve.runs.listed(served.app.state.api_keys.owner(f"Bearer {KEY_A}"))}
-    assert owners and all(KEY_A not in o for o in owners)
+    configure(openai_api_key=OPENAI_KEY)
+    app = create_app(AgentRunner(RunnerConfig(max_retries=0)), agents=[LeakyAgent()], api_keys=[KEY_A, KEY_B])
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY_A}"}) as client:
+        run_id = (await client.post("/runs", json={"agent_key": "leaks"})).json()["run_id"]
+        async with client.stream("GET", f"/runs/{run_id}/events") as stream:
+            failed = [m.data async for m in sse_messages(stream) if m.event == "run.failed"]
+        body = (await client.get(f"/runs/{run_id}")).json()
+        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer not-the-key-{KEY_B}"}) as stranger:
+            assert (await stranger.get("/runs")).status_code == 401
+        listed = repr(app.state.serve.runs.listed(app.state.api_keys.owner(f"Bearer {KEY_A}")))
+    assert body["status"] == "failed"
+    assert body["error"]["message"] == "the provider refused key *** (caller ***)"
+    assert len(failed) == 1 and "the provider refused key *** (caller ***)" in failed[0]
+    assert "failed: the provider refused key *** (caller ***)" in caplog.text  # the runner's log
+    shown = body["error"]["message"] + failed[0] + caplog.text + repr(app.state.api_keys) + listed
+    for secret in (OPENAI_KEY, KEY_A, KEY_B):
+        assert secret not in shown
 
 
 def test_short_keys_are_refused_and_the_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -253,3 +306,51 @@ async def test_cors_is_off_unless_origins_are_given(served: Served) -> None:
         assert preflight.headers["access-control-allow-origin"] == "https://app.example"
         other = await client.options("/runs", headers=headers | {"Origin": "https://evil.example"})
         assert other.headers.get("access-control-allow-origin") != "https://evil.example"
+
+
+class CountingBus(InMemoryEventBus):
+    """The in-memory bus, counting the calls in flight (each yields to the loop once, as a call
+    over the network does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def last_seq(self, run_id: str) -> int:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0)
+            return await super().last_seq(run_id)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_listing_runs_asks_the_bus_about_them_concurrently_and_in_order() -> None:
+    bus = CountingBus()
+    app = create_app(AgentRunner(RunnerConfig(max_retries=0), event_bus=bus), agents=AGENTS, api_keys=[KEY_A])
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY_A}"}) as client:
+        started = [(await client.post("/runs", json={"agent_key": "chatty"})).json()["run_id"] for _ in range(5)]
+        for run_id in started:
+            async with client.stream("GET", f"/runs/{run_id}/events") as stream:
+                [m async for m in sse_messages(stream)]
+        bus.most_in_flight = 0
+        listed = (await client.get("/runs")).json()["runs"]
+    assert [r["run_id"] for r in listed] == started[::-1]  # newest first, each with its status
+    assert all(r["status"] == "succeeded" for r in listed)
+    assert bus.most_in_flight > 1
+
+
+async def test_shutdown_cancels_every_run_executing_here_even_past_the_listing_cap() -> None:
+    runner = AgentRunner(RunnerConfig(max_retries=0))
+    runs = RunManager(runner, "local", {"waits": WaitingAgent()}, max_listed=1)  # keeps one record
+    started = [(await runs.start("owner", "waits", {"messages": []})).run_id for _ in range(3)]
+    async with asyncio.timeout(30):
+        while not all(runner.is_running(run_id) for run_id in started):
+            await asyncio.sleep(0.01)
+    assert runs.listed("owner") and len(runs.listed("owner")) == 1
+    await runs.close(grace_seconds=30)
+    for run_id in started:
+        last = (await runner.event_bus.get_events(run_id))[-1]
+        assert last.type is EventType.RUN_CANCELLED and last.payload["reason"] == "the server is shutting down", last

@@ -12,7 +12,7 @@ import httpx
 from agent_runtime_core import AgentRunner, RunnerConfig, register_runtime
 from agent_runtime_core.distributed import Worker, WorkerConfig
 from agent_runtime_core.events import RedisEventBus
-from agent_runtime_core.queue import RedisQueue
+from agent_runtime_core.queue import InMemoryQueue, RedisQueue
 from agent_runtime_core.serve import create_app
 from agent_runtime_core.state import RedisStateStore
 
@@ -67,3 +67,16 @@ async def test_runs_go_to_the_workers_and_replicas_agree(redis_url: str) -> None
             for part in (runner.queue, runner.event_bus, runner.state_store):
                 with contextlib.suppress(Exception):
                     await part.close()  # type: ignore[attr-defined]
+
+
+async def test_a_refused_submit_leaves_no_queued_run_behind() -> None:
+    runner = AgentRunner(RunnerConfig(max_retries=0), queue=InMemoryQueue())
+    # A body limit above the queue's 1 MB input limit, so the submit itself refuses the input.
+    app = create_app(runner, agents=AGENTS, api_keys=[KEY_A], execution="queue", max_body_bytes=4 * 1024 * 1024)
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY_A}"}) as client:
+        big = await client.post("/runs", json={"agent_key": "chatty", "input": "x" * 1_100_000})
+        assert big.status_code == 422 and "max_input_bytes" in big.json()["error"]["message"]
+        assert (await client.get("/runs")).json()["runs"] == []
+        queued = await client.post("/runs", json={"agent_key": "chatty", "input": "hi"})
+        assert queued.status_code == 201
+        assert [r["status"] for r in (await client.get("/runs")).json()["runs"]] == ["queued"]

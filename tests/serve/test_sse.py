@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import httpx
 
@@ -60,7 +61,12 @@ async def test_a_stream_cut_mid_run_resumes_with_each_event_once_in_order(served
 async def test_a_bad_resume_point_is_a_422(served: Served) -> None:
     client = served.client()
     run_id = await served.start(client, "paced", metadata={"count": 1})
-    for headers, params in [({"Last-Event-ID": "abc"}, {}), ({}, {"after": "-1"}), ({}, {"after": "9" * 30})]:
+    cases: list[tuple[dict[str, Any], dict[str, str]]] = [({"Last-Event-ID": "abc"}, {}), ({}, {"after": "-1"}), ({}, {"after": "9" * 30})]
+    # `isdigit()` is True for these, and `int()` raises on them (a 500 before `parse_count`).
+    for raw in ("\u00b2", "9" * 5000, "\u0661"):
+        cases += [({}, {"after": raw}), ({"Last-Event-ID": raw.encode("utf-8")}, {})]
+    cases.append(({"Last-Event-ID": b"\xb2"}, {}))  # '²' as the Latin-1 Starlette decodes headers with
+    for headers, params in cases:
         response = await client.get(f"/runs/{run_id}/events", headers=headers, params=params)
         assert response.status_code == 422
         assert response.json()["error"]["type"] == "invalid_resume_point"
