@@ -109,12 +109,15 @@ async def test_a_stream_opened_before_the_run_has_events_waits_for_them(served: 
 
 
 async def test_200_subscribers_on_20_concurrent_runs_see_no_gap_or_duplicate(served: Served) -> None:
+    count = 25
+    starter = served.client()
+    run_ids = await asyncio.gather(
+        *(served.start(starter, "paced", metadata={"count": count, "pause": 0.005}) for _ in range(20))
+    )
+    # The subscribers on connections of their own: a pooled connection left idle past the server's
+    # keep-alive timeout (a slow, loaded machine) may be closed by it just as it is reused.
     limits = httpx.Limits(max_connections=250, max_keepalive_connections=250)
     client = served.client(limits=limits, timeout=httpx.Timeout(60.0))
-    count = 25
-    run_ids = await asyncio.gather(
-        *(served.start(client, "paced", metadata={"count": count, "pause": 0.005}) for _ in range(20))
-    )
 
     async def subscribe(run_id: str, index: int) -> tuple[str, list[int]]:
         # Subscribers join at different points: from the start, or resuming after a few events.
