@@ -9,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ALL_VENV := .venv-all
 ARQ_VENV := .venv-arq
-ADAPTERS := langgraph crewai openai_agents
+ADAPTERS := langgraph crewai openai_agents google_adk
 PIP_FLAGS := --disable-pip-version-check --quiet
 
 .PHONY: demo test test-core test-adapters test-conformance test-bench bench lint typecheck format clean $(addprefix test-adapter-,$(ADAPTERS))
