@@ -53,7 +53,7 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--live", action="store_true", help="use the real OpenAI model (needs OPENAI_API_KEY)")
     demo.add_argument("--trace-file", help="also write every event as a JSON line to this file")
     demo.add_argument(
-        "--native-only", action="store_true", help="skip the framework adapters (LangGraph, CrewAI, OpenAI Agents)"
+        "--native-only", action="store_true", help="skip the framework adapters (LangGraph, CrewAI, OpenAI Agents, Google ADK)"
     )
 
     run = sub.add_parser("run", help="run an agent once: agent-runtime run MODULE:ATTR --input TEXT")
@@ -191,8 +191,8 @@ async def _demo_frameworks(args: argparse.Namespace, config: RunnerConfig) -> bo
     frameworks, missing = _demo.load_frameworks()
     print("\n" + "=" * 100)
     if not frameworks:
-        print("No framework adapter is installed; install them to see the same task in LangGraph, CrewAI and")
-        print("the OpenAI Agents SDK: pip install 'agent-runtime-core[langgraph,crewai,openai-agents]'")
+        print("No framework adapter is installed; install them to see the same task in LangGraph, CrewAI,")
+        print("the OpenAI Agents SDK and Google ADK: pip install 'agent-runtime-core[langgraph,crewai,openai-agents,google-adk]'")
         return True
     print("The same task, built natively in each framework, through the same AgentRunner. Each framework's")
     print("own OpenAI client talks to one scripted model served on 127.0.0.1 (no network, no API key).\n")

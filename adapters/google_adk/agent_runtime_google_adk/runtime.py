@@ -203,11 +203,13 @@ class _Run:
             await self.sessions.append_event(session, event)
 
     async def consume(self, message: types.Content | None, invocation_id: str | None) -> None:
-        async for _event in self.runner.run_async(
+        async for event in self.runner.run_async(
             user_id=self.runtime.user_id, session_id=self.ctx.run_id, new_message=message,
             invocation_id=invocation_id, run_config=self.runtime.run_config,
         ):
-            if self.translation.invocation_id is not None and not self.started:
+            # The first whole event (a model response, before its tools run) is in the session:
+            # from here on a run executed again resumes this invocation.
+            if not event.partial and self.translation.invocation_id is not None and not self.started:
                 self.started = True
                 await self.saved.save({"status": "running", "invocation_id": self.translation.invocation_id})
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import time
 
+from google.adk.agents import LlmAgent, ParallelAgent
 from scenarios import (
     SEQUENTIAL_ANSWER,
     build_failing_tool_runtime,
     build_sequential_runtime,
     build_weather_runtime,
+    make_model,
     sequential_model,
 )
 
@@ -18,15 +20,20 @@ from agent_runtime_core import AgentRunner, EventType, RunnerConfig, RunStatus
 from agent_runtime_core.events import Event
 from agent_runtime_core.events.memory import InMemoryEventBus
 from agent_runtime_core.state import InMemoryStateStore
+from agent_runtime_core.testing import ScriptedModel, ScriptRequest, Turn, call_tool, reply
 from agent_runtime_core.testing.conformance import (
+    WEATHER_ANSWER,
     WEATHER_QUESTION,
     check_grammar,
     check_weather_run,
     core_sequence,
     failing_tool_model,
+    get_weather,
     slow_model,
+    tool_result_text,
     weather_model,
 )
+from agent_runtime_google_adk import GoogleADKRuntime
 
 
 async def events_of(runner: AgentRunner, run_id: str | None) -> list[Event]:
@@ -154,3 +161,54 @@ async def test_sequential_agent_sub_agents_are_steps(serve, runner: AgentRunner)
     assert server.model_calls == 3
     # The writer was told what the researcher found.
     assert "Sunny, 22°C in Paris" in str(server.requests[2].body["messages"])
+
+
+async def test_transfer_to_a_sub_agent_is_a_handoff_step(serve, runner: AgentRunner) -> None:
+    def route(request: ScriptRequest) -> Turn:
+        if "get_weather" not in request.tool_names:  # the triage agent
+            return call_tool("transfer_to_agent", {"agent_name": "weather_agent"})
+        if not request.tool_results or request.tool_results[-1].name != "get_weather":
+            return call_tool("get_weather", {"city": "Paris"})
+        return reply(f"The weather in Paris: {tool_result_text(request.tool_results[-1].content)}.")
+
+    server = serve(ScriptedModel([route] * 8))
+    model = make_model(server.base_url)
+    weather = LlmAgent(name="weather_agent", model=model, instruction="Use get_weather.", tools=[get_weather], description="Weather.")
+    triage = LlmAgent(name="triage", model=model, instruction="Transfer weather questions.", sub_agents=[weather])
+    result = await runner.execute(GoogleADKRuntime(triage), "run-transfer", WEATHER_QUESTION)
+    events = await events_of(runner, "run-transfer")
+    check_grammar(events, strict=True)
+    assert result.final_output == {"response": WEATHER_ANSWER, "agent": "weather_agent"}
+    started = [(e.payload["name"], e.payload["kind"], e.payload.get("parent_step")) for e in of_type(events, EventType.STEP_STARTED)]
+    assert started == [
+        ("triage", "agent", None),
+        ("handoff:triage->weather_agent", "handoff", "triage"),
+        ("weather_agent", "agent", "triage"),
+    ]
+    assert [e.step for e in of_type(events, EventType.LLM_CALL_STARTED)] == ["triage", "weather_agent", "weather_agent"]
+    assert server.model_calls == 3
+
+
+async def test_parallel_agent_branches_keep_their_own_steps(serve, runner: AgentRunner) -> None:
+    def route(request: ScriptRequest) -> Turn:
+        branch = "north" if "North" in str(request.messages[0]) else "south"
+        if not request.tool_results:
+            city = "Oslo" if branch == "north" else "Rome"
+            return call_tool("get_weather", {"city": city}, id=f"call_{branch}", delay=0.05)
+        return reply(f"{branch}: {tool_result_text(request.tool_results[-1].content)}")
+
+    server = serve(ScriptedModel([route] * 8))
+    model = make_model(server.base_url)
+    north = LlmAgent(name="north", model=model, instruction="North desk.", tools=[get_weather])
+    south = LlmAgent(name="south", model=model, instruction="South desk.", tools=[get_weather])
+    result = await runner.execute(GoogleADKRuntime(ParallelAgent(name="desks", sub_agents=[north, south])), "run-par", WEATHER_QUESTION)
+    events = await events_of(runner, "run-par")
+    check_grammar(events, strict=True)
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    for branch, city in (("north", "Oslo"), ("south", "Rome")):
+        mine = [e for e in events if e.step == branch]
+        assert [e.type for e in mine if e.type in (EventType.TOOL_CALL, EventType.TOOL_RESULT)] == [EventType.TOOL_CALL, EventType.TOOL_RESULT]
+        assert [e.payload["content"] for e in mine if e.type is EventType.ASSISTANT_MESSAGE] == [f"{branch}: Sunny, 22°C in {city}"]
+        assert len([e for e in mine if e.type is EventType.LLM_CALL_STARTED]) == 2
+    assert {e.payload.get("parent_step") for e in of_type(events, EventType.STEP_STARTED)} == {None, "desks"}
+    assert server.model_calls == 4
