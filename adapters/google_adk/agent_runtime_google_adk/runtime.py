@@ -33,7 +33,13 @@ from agent_runtime_core.errors import InvalidInputError, NonRetriableError, RunC
 from agent_runtime_core.integration import RunRecorder, to_jsonable
 from agent_runtime_core.state import InMemoryStateStore
 
-from ._convert import CONFIRMATION_TOOL, events_to_messages, history_events, new_message
+from ._convert import (
+    CONFIRMATION_TOOL,
+    events_to_messages,
+    history_events,
+    new_message,
+    unwrap_result,
+)
 from ._state import CHECKPOINT_FORMAT, Saved, StateStoreSessionService
 from ._translate import Translation
 
@@ -176,6 +182,12 @@ class _Run:
                     f"{'missing' if checkpoint is None else repr(status)})."
                 )
             message = _answer(checkpoint["interrupt"]["pending"], ctx.resume_value)
+            for item, part in zip(checkpoint["interrupt"]["pending"], message.parts or [], strict=False):
+                fr = part.function_response
+                if item["type"] == "long_running_tool" and fr is not None:  # the answer is its result
+                    await self.recorder.tool_result(
+                        item["tool_call_id"], unwrap_result(fr.response), name=item["tool"], arguments=item["arguments"]
+                    )
             await saved.save({**checkpoint, "status": "running", "answer": to_jsonable(message.model_dump(mode="json", exclude_none=True))}, force=True)
         elif status == "interrupted":
             assert checkpoint is not None

@@ -4,17 +4,22 @@ it waits for, and the run continues from its saved session."""
 
 from __future__ import annotations
 
-from scenarios import build_approval_runtime
+from google.adk.agents import LlmAgent
+from google.adk.tools import LongRunningFunctionTool
+from scenarios import build_approval_runtime, make_model
 
 from agent_runtime_core import AgentRunner, EventType, RunStatus
 from agent_runtime_core.events.memory import InMemoryEventBus
 from agent_runtime_core.state import SQLiteStateStore
+from agent_runtime_core.testing import ScriptedModel, ScriptRequest, Turn, call_tool, reply
 from agent_runtime_core.testing.conformance import (
     WEATHER_ANSWER,
     WEATHER_QUESTION,
     check_grammar,
+    tool_result_text,
     weather_model,
 )
+from agent_runtime_google_adk import GoogleADKRuntime
 
 
 async def interrupt(runner: AgentRunner, runtime, run_id: str):
@@ -97,3 +102,38 @@ async def test_interrupted_run_executed_again_asks_again(serve, runner) -> None:
     again = await runner.execute(runtime, "run-again", WEATHER_QUESTION)
     assert again.status is RunStatus.INTERRUPTED and again.interrupt == first.interrupt
     assert server.model_calls == 1
+
+
+def ask_manager(amount: int) -> dict:
+    """Ask a manager to approve a refund (answers later).
+
+    Args:
+        amount: The amount to refund.
+    """
+    return {"status": "pending", "ticket": "T-1"}
+
+
+async def test_long_running_tool_interrupts_and_resume_gives_its_result(serve, runner) -> None:
+    def route(request: ScriptRequest) -> Turn:
+        if not request.tool_results:
+            return call_tool("ask_manager", {"amount": 50})
+        return reply(f"Manager: {tool_result_text(request.tool_results[-1].content)}")
+
+    server = serve(ScriptedModel([route] * 8))
+    agent = LlmAgent(name="refunds", model=make_model(server.base_url), instruction="Refunds.", tools=[LongRunningFunctionTool(ask_manager)])
+    runtime = GoogleADKRuntime(agent)
+    result = await runner.execute(runtime, "run-long", "Refund 50, please.")
+    assert result.status is RunStatus.INTERRUPTED, result.error
+    assert result.interrupt is not None
+    assert result.interrupt["type"] == "long_running_tool" and result.interrupt["tool"] == "ask_manager"
+    assert result.interrupt["status"] == {"status": "pending", "ticket": "T-1"}  # its first answer
+    first = await runner.event_bus.get_events("run-long")
+    assert not [e for e in first if e.type is EventType.TOOL_RESULT]  # still running
+
+    resumed = await runner.resume("run-long", {"status": "approved"}, agent=runtime)
+    assert resumed.status is RunStatus.SUCCEEDED, resumed.error
+    assert resumed.final_output["response"] == 'Manager: {"status": "approved"}'
+    after = (await runner.event_bus.get_events("run-long"))[len(first):]
+    check_grammar(after, strict=True)
+    (tool_result,) = [e.payload for e in after if e.type is EventType.TOOL_RESULT]
+    assert tool_result == {"tool_call_id": "call_0_ask_manager", "name": "ask_manager", "result": '{"status": "approved"}'}
