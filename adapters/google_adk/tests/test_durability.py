@@ -11,9 +11,22 @@ import time
 from pathlib import Path
 
 import pytest
+from google.adk.agents import LlmAgent
+from google.adk.models.lite_llm import LiteLlm
+from scenarios import build_weather_runtime
 
-from agent_runtime_core.testing import ScriptedModel, ScriptRequest, call_tool, reply
-from agent_runtime_core.testing.conformance import WEATHER_ANSWER, tool_result_text, weather_model
+from agent_runtime_core import AgentRunner, EventType, RunnerConfig, RunStatus
+from agent_runtime_core.events.memory import InMemoryEventBus
+from agent_runtime_core.state import InMemoryStateStore
+from agent_runtime_core.testing import ScriptedModel, ScriptRequest, call_tool, fail, reply
+from agent_runtime_core.testing.conformance import (
+    WEATHER_ANSWER,
+    WEATHER_QUESTION,
+    tool_result_text,
+    weather_for,
+    weather_model,
+)
+from agent_runtime_google_adk import GoogleADKRuntime
 
 CHILD = Path(__file__).resolve().parent / "crash_child.py"
 
@@ -94,3 +107,64 @@ def test_sigkill_during_second_model_call_keeps_the_tool_output(serve, python, c
     assert server.model_calls == 3  # only the unanswered second call is made again
     assert len(Path(log).read_text().splitlines()) == 1  # the tool ran once
     assert "tool.call" not in outcome["events"]
+
+
+async def test_retry_continues_from_the_saved_session(serve) -> None:
+    """A failed attempt (HTTP 500 on the second model call) is retried by the runner's policy;
+    the retry resumes ADK's invocation: no repeated first call, the tool runs once."""
+    tool_runs: list[str] = []
+
+    def get_weather(city: str) -> str:
+        """Get the weather.
+
+        Args:
+            city: The city.
+        """
+        tool_runs.append(city)
+        return weather_for(city)
+
+    model = ScriptedModel([
+        call_tool("get_weather", {"city": "Paris"}),
+        fail(500, "overloaded"),
+        reply(lambda r: f"The weather in Paris: {tool_result_text(r.tool_results[-1].content)}."),
+    ])
+    server = serve(model)
+    llm = LiteLlm(model="openai/gpt-4o-mini", api_base=server.base_url, api_key="sk-test", num_retries=0, max_retries=0)
+    agent = LlmAgent(name="weather", instruction="x", tools=[get_weather], model=llm)
+    runner = AgentRunner(
+        RunnerConfig(max_retries=2, retry_backoff_seconds=0.01, run_timeout_seconds=60),
+        event_bus=InMemoryEventBus(), state_store=InMemoryStateStore(),
+    )
+    result = await runner.execute(GoogleADKRuntime(agent, key="retry"), "run-retry", WEATHER_QUESTION)
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    assert result.attempts == 2
+    assert result.final_output["response"] == WEATHER_ANSWER
+    assert server.model_calls == 3  # call 1, the failing call 2, its retry
+    assert tool_runs == ["Paris"]
+    events = await runner.event_bus.get_events("run-retry")
+    failed = [e for e in events if e.type is EventType.LLM_CALL_FAILED]
+    assert len(failed) == 1
+
+
+async def test_model_error_4xx_fails_without_retry(serve) -> None:
+    server = serve(ScriptedModel([fail(400, "bad request", times=None)]))
+    runner = AgentRunner(
+        RunnerConfig(max_retries=3, retry_backoff_seconds=0.01), event_bus=InMemoryEventBus(), state_store=InMemoryStateStore()
+    )
+    result = await runner.execute(build_weather_runtime(server.base_url), "run-400", WEATHER_QUESTION)
+    assert result.status is RunStatus.FAILED
+    assert result.attempts == 1 and result.error is not None and not result.error.retriable
+    assert result.error.message.startswith("BadRequestError")
+    events = [e for e in await runner.event_bus.get_events("run-400") if e.type is not EventType.CHECKPOINT]
+    assert [e.type for e in events[-3:]] == [EventType.LLM_CALL_FAILED, EventType.STEP_FAILED, EventType.RUN_FAILED]
+    assert server.model_calls == 1
+
+
+async def test_finished_run_executed_again_returns_its_result(serve, runner) -> None:
+    server = serve(weather_model())
+    runtime = build_weather_runtime(server.base_url)
+    first = await runner.execute(runtime, "run-done", WEATHER_QUESTION)
+    again = await runner.execute(runtime, "run-done", WEATHER_QUESTION)
+    assert again.status is RunStatus.SUCCEEDED
+    assert again.final_output == first.final_output and again.final_messages == first.final_messages
+    assert server.model_calls == 2
