@@ -23,7 +23,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ALL_VENV := .venv-all
 ARQ_VENV := .venv-arq
-ADAPTERS := langgraph crewai openai_agents pydantic_ai
+ADAPTERS := langgraph crewai openai_agents pydantic_ai google_adk
 ADAPTER_VENVS := $(foreach a,$(ADAPTERS),adapters/$(a)/.venv/.installed)
 ENVS := $(VENV)/.installed-test $(ADAPTER_VENVS) $(ALL_VENV)/.installed $(ARQ_VENV)/.installed
 

@@ -72,11 +72,12 @@ class DemoToolAgent(AgentRuntime):
 
 def demo_script() -> Any:
     """The scripted model's part: ask for the weather tool, then answer from its result."""
+    from .testing.conformance import tool_result_text
     from .testing.scripted import ScriptedModel, call_tool, reply
 
     def answer(request: Any) -> str:
         results = request.tool_results
-        return f"Here is what I found: {results[-1]}." if results else "I could not find anything."
+        return f"Here is what I found: {tool_result_text(results[-1].content)}." if results else "I could not find anything."
 
     return ScriptedModel([call_tool("get_weather", {"location": "Paris"}), reply(answer)], model="scripted-demo")
 
@@ -91,6 +92,7 @@ FRAMEWORKS = [
     ("crewai", "agent_runtime_crewai.demo", "crewai"),
     ("openai-agents", "agent_runtime_openai_agents.demo", "openai-agents"),
     ("pydantic-ai", "agent_runtime_pydantic_ai.demo", "pydantic-ai"),
+    ("google-adk", "agent_runtime_google_adk.demo", "google-adk"),
 ]
 """(name, module with `build_demo_runtime(base_url, tools)`, extra that installs it)."""
 

@@ -52,7 +52,7 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--live", action="store_true", help="use the real OpenAI model (needs OPENAI_API_KEY)")
     demo.add_argument("--trace-file", help="also write every event as a JSON line to this file")
     demo.add_argument(
-        "--native-only", action="store_true", help="skip the framework adapters (LangGraph, CrewAI, OpenAI Agents)"
+        "--native-only", action="store_true", help="skip the framework adapters (LangGraph, CrewAI, OpenAI Agents, Google ADK)"
     )
     demo.add_argument("--serve", action="store_true", help="serve the run viewer on the demo's agents; prints the URL")
     demo.add_argument("--port", type=int, default=8000, help="with --serve: port on 127.0.0.1 (default 8000)")
@@ -210,7 +210,8 @@ async def _demo_frameworks(args: argparse.Namespace, config: RunnerConfig) -> bo
     print("\n" + "=" * 100)
     if not frameworks:
         print("No framework adapter is installed; install them to see the same task in LangGraph, CrewAI, the")
-        print("OpenAI Agents SDK and Pydantic AI: pip install 'agent-runtime-core[langgraph,crewai,openai-agents,pydantic-ai]'")
+        print("OpenAI Agents SDK, Pydantic AI and Google ADK:")
+        print("pip install 'agent-runtime-core[langgraph,crewai,openai-agents,pydantic-ai,google-adk]'")
         return True
     print("The same task, built natively in each framework, through the same AgentRunner. Each framework's")
     print("own OpenAI client talks to one scripted model served on 127.0.0.1 (no network, no API key).\n")

@@ -135,21 +135,23 @@ def result_text(result: Any) -> str:
 def usage_of(usage: Any) -> tuple[dict[str, int], bool]:
     """`({"input_tokens": n, "output_tokens": m}, reported)` from any framework's usage: a dict or
     an object with `input_tokens`/`output_tokens` (or `prompt_tokens`/`completion_tokens`).
+    Gemini's `prompt_token_count`/`candidates_token_count` (Google ADK, google-genai) count too.
     `reported` is False when there was none (the counts are then 0)."""
     if usage is None:
         return {"input_tokens": 0, "output_tokens": 0}, False
-    if isinstance(usage, Mapping):
-        inp = usage.get("input_tokens", usage.get("prompt_tokens"))
-        out = usage.get("output_tokens", usage.get("completion_tokens"))
-    else:
-        inp = getattr(usage, "input_tokens", None)
-        if inp is None:
-            inp = getattr(usage, "prompt_tokens", None)
-        out = getattr(usage, "output_tokens", None)
-        if out is None:
-            out = getattr(usage, "completion_tokens", None)
+    get = usage.get if isinstance(usage, Mapping) else lambda name: getattr(usage, name, None)
+    inp = _first(get, "input_tokens", "prompt_tokens", "prompt_token_count")
+    out = _first(get, "output_tokens", "completion_tokens", "candidates_token_count")
     reported = _count(inp) is not None or _count(out) is not None
     return {"input_tokens": _count(inp) or 0, "output_tokens": _count(out) or 0}, reported
+
+
+def _first(get: Any, *names: str) -> Any:
+    for name in names:
+        value = get(name)
+        if value is not None:
+            return value
+    return None
 
 
 def _count(value: Any) -> int | None:

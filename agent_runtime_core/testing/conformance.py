@@ -32,6 +32,7 @@ __all__ = [
     "get_weather_failing",
     "slow_model",
     "tool_arguments",
+    "tool_result_text",
     "weather_for",
     "weather_model",
 ]
@@ -90,11 +91,27 @@ def _city_of(request: ScriptRequest) -> str:
     return words[-1] if words else "Paris"
 
 
+def tool_result_text(content: str) -> str:
+    """A tool result's text as the model sees it, unwrapped from a framework's envelope: Google
+    ADK sends a tool's non-dict return value as `{"result": value}` (and an error as
+    `{"error": message}`); any other content is returned as it is."""
+    if content.startswith("{"):
+        try:
+            value = json.loads(content)
+        except ValueError:
+            return content
+        if isinstance(value, dict) and len(value) == 1:
+            inner = value.get("result", value.get("error"))
+            if isinstance(inner, str):
+                return inner
+    return content
+
+
 def _answer(request: ScriptRequest) -> str:
     results = request.tool_results
     if not results:
         return "I could not get the weather."
-    return f"The weather in {_city_of(request)}: {results[-1].content}."
+    return f"The weather in {_city_of(request)}: {tool_result_text(results[-1].content)}."
 
 
 def weather_model(model: str = "scripted-weather") -> ScriptedModel:
@@ -115,7 +132,7 @@ def failing_tool_model(model: str = "scripted-weather") -> ScriptedModel:
 
     def answer(request: ScriptRequest) -> str:
         results = request.tool_results
-        return f"Sorry, I could not get the weather: {results[-1].content}" if results else "Sorry."
+        return f"Sorry, I could not get the weather: {tool_result_text(results[-1].content)}" if results else "Sorry."
 
     return ScriptedModel([call_tool("get_weather", {"city": "Atlantis"}), reply(answer)], model=model)
 

@@ -21,6 +21,7 @@ from agent_runtime_core.testing.conformance import (
     get_weather,
     get_weather_failing,
     slow_model,
+    tool_result_text,
     weather_model,
 )
 
@@ -97,3 +98,14 @@ async def test_cancel_stops_before_another_model_call(client_for) -> None:  # ty
     events = await runner.event_bus.get_events("x")
     check_grammar(events[:-1] + events[-1:])
     assert events[-1].type is EventType.RUN_CANCELLED
+
+
+def test_tool_result_text_unwraps_adks_envelope() -> None:
+    """Google ADK sends a tool's return value as {"result": value} (an error as {"error": ...}):
+    the scenario models answer from the value, so every framework gives the same answer."""
+    assert tool_result_text('{"result": "Sunny, 22°C in Paris"}') == "Sunny, 22°C in Paris"
+    assert tool_result_text('{"error": "ValueError: no data"}') == "ValueError: no data"
+    assert tool_result_text("Sunny, 22°C in Paris") == "Sunny, 22°C in Paris"
+    assert tool_result_text('{"result": 3}') == '{"result": 3}'
+    assert tool_result_text('{"result": "a", "other": 1}') == '{"result": "a", "other": 1}'
+    assert tool_result_text("{not json") == "{not json"

@@ -274,6 +274,14 @@ def test_usage_of_any_shape() -> None:
     assert usage_of({}) == ({"input_tokens": 0, "output_tokens": 0}, False)
     assert usage_of(None) == ({"input_tokens": 0, "output_tokens": 0}, False)
 
+    class GeminiUsage:  # google-genai's usage metadata (Google ADK)
+        prompt_token_count = 24
+        candidates_token_count = 7
+        total_token_count = 31
+
+    assert usage_of(GeminiUsage()) == ({"input_tokens": 24, "output_tokens": 7}, True)
+    assert usage_of({"input_tokens": None, "prompt_tokens": 2}) == ({"input_tokens": 2, "output_tokens": 0}, True)
+
 
 def test_result_text() -> None:
     assert result_text("s") == "s"

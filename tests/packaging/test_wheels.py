@@ -60,12 +60,18 @@ DISTRIBUTIONS = {
         "agent_runtime_pydantic_ai",
         "PydanticAIRuntime",
     ),
+    "agent-runtime-google-adk": (
+        ROOT / "adapters" / "google_adk",
+        "agent_runtime_google_adk",
+        "GoogleADKRuntime",
+    ),
 }
 ADAPTER_EXTRAS = {
     "langgraph": "agent-runtime-langgraph",
     "crewai": "agent-runtime-crewai",
     "openai-agents": "agent-runtime-openai-agents",
     "pydantic-ai": "agent-runtime-pydantic-ai",
+    "google-adk": "agent-runtime-google-adk",
 }
 TIMEOUT = 240
 

@@ -11,7 +11,7 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
-@pytest.mark.parametrize("script", ["langgraph_agent.py", "crewai_agent.py", "openai_agents_agent.py", "pydantic_ai_agent.py"])
+@pytest.mark.parametrize("script", ["langgraph_agent.py", "crewai_agent.py", "openai_agents_agent.py", "pydantic_ai_agent.py", "google_adk_agent.py"])
 def test_adapter_example(script: str) -> None:
     done = subprocess.run([sys.executable, str(EXAMPLES / script)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr

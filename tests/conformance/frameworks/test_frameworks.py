@@ -1,9 +1,9 @@
-"""The conformance suite across frameworks: the same scenarios built natively in LangGraph, CrewAI
-and the OpenAI Agents SDK (and as a plain AgentRuntime), run through one AgentRunner against the
+"""The conformance suite across frameworks: the same scenarios built natively in LangGraph, CrewAI,
+the OpenAI Agents SDK and Google ADK (and as a plain AgentRuntime), run through one AgentRunner against the
 loopback OpenAI-compatible server, must produce the same grammar of events, the same final answer
 shape and the same tool-call payloads.
 
-Runs in the environment with all three adapters installed (`make test` builds it); the core's own
+Runs in the environment with every adapter installed (`make test` builds it); the core's own
 environment does not collect this folder.
 """
 
@@ -53,7 +53,7 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[3]
-FRAMEWORKS = ["langgraph", "crewai", "openai_agents", "pydantic_ai"]
+FRAMEWORKS = ["langgraph", "crewai", "openai_agents", "pydantic_ai", "google_adk"]
 CONFIG = RunnerConfig(run_timeout_seconds=60, max_retries=0, cancel_grace_seconds=0.5)
 
 

@@ -33,7 +33,7 @@ def test_readme_adapter_examples_run(tmp_path: Path) -> None:
         [sys.executable, "-c", SCRIPT, str(HARNESS)], capture_output=True, text=True, timeout=300, cwd=tmp_path
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "blocks: 6" in done.stdout
-    for key in ("weather-langgraph", "weather-crew", "weather-openai-agents", "weather-pydantic-ai"):
+    assert "blocks: 7" in done.stdout
+    for key in ("weather-langgraph", "weather-crew", "weather-openai-agents", "weather-pydantic-ai", "weather-google-adk"):
         expected = f"{key}: The weather in Paris: Sunny, 22°C in Paris. (tools: ['get_weather'])"
         assert expected in done.stdout, done.stdout + done.stderr
