@@ -26,14 +26,21 @@ def _refuse_key(path: Path, key: str) -> None:
 
 
 def _count_jobs(store: SQLiteStateStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of each job sent to the store's thread; a call made inline counts as a job of 1."""
     sizes: list[int] = []
     execute = store._execute
+    inline = store._inline
 
     def spy(calls: Any) -> Any:
         sizes.append(len(calls))
         return execute(calls)
 
+    def spy_inline(fn: Any) -> Any:
+        sizes.append(1)
+        return inline(fn)
+
     monkeypatch.setattr(store, "_execute", spy)
+    monkeypatch.setattr(store, "_inline", spy_inline)
     return sizes
 
 
