@@ -421,6 +421,11 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out in separate writes; with Nagle's algorithm on, the body then waits
     # for the client's delayed ACK (~40 ms per reply on Linux loopback).
     disable_nagle_algorithm = True
+    # Buffer what a reply writes and send it when the handler returns (http.server flushes after
+    # each request): a reply is then one write, not one per header block and per SSE event. The
+    # events of a streamed reply are all known up front, so the client reads the same bytes with
+    # one wake-up instead of one per event (~60-100 µs less per streamed reply on loopback).
+    wbufsize = -1
     server_version = "agent-runtime-scripted/1.0"
     server: _HTTPServer
 
@@ -442,6 +447,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """No per-request logging."""
+
+    def handle_expect_100(self) -> bool:
+        # The interim "100 Continue" must reach the client now: it waits for it to send the body.
+        answer = super().handle_expect_100()
+        self.wfile.flush()
+        return answer
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # Used by http.server for malformed requests and unknown methods: answer in JSON too.
