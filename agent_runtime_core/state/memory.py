@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from bisect import bisect_left, insort
 from typing import Any
 
+from ._sorted_keys import SortedKeys
 from .base import check_key, dumps
 
 __all__ = ["InMemoryStateStore"]
@@ -18,15 +18,16 @@ class InMemoryStateStore:
     Values are stored as JSON text, like the persistent backends do, so code that works here does
     not break on SQLite or Redis, and later changes to a saved dict do not leak into the store.
 
-    `list_keys(prefix)` is indexed: the keys are also kept in a sorted list, so a listing costs
-    a binary search plus the keys it returns, not a scan of the whole store (checkpointers list
-    a run's keys several times per step, and the store holds every run's).
+    `list_keys(prefix)` is indexed: the keys are also kept sorted (in chunks, so that adding one
+    stays cheap however many there are), and a listing costs a binary search plus the keys it
+    returns, not a scan of the whole store (checkpointers list a run's keys several times per
+    step, and the store holds every run's).
     """
 
     def __init__(self) -> None:
         self._checkpoints: dict[str, str] = {}
         self._values: dict[str, tuple[str, float | None]] = {}
-        self._sorted: list[str] = []  # the keys of `_values`, sorted; kept in step with it
+        self._sorted = SortedKeys()  # the keys of `_values`, kept in step with it
 
     def __repr__(self) -> str:
         return f"InMemoryStateStore(checkpoints={len(self._checkpoints)}, keys={len(self._values)})"
@@ -57,7 +58,7 @@ class InMemoryStateStore:
         expires_at = None if ttl_seconds is None else time.time() + ttl_seconds
         entry = (dumps(value, f"Value for {key!r}"), expires_at)
         if key not in self._values:
-            insort(self._sorted, key)
+            self._sorted.add(key)
         self._values[key] = entry
 
     async def delete(self, key: str) -> None:
@@ -66,14 +67,10 @@ class InMemoryStateStore:
 
     async def list_keys(self, prefix: str = "") -> list[str]:
         now = time.time()
-        keys = self._sorted
         values = self._values
         found: list[str] = []
         expired: list[str] = []
-        for i in range(bisect_left(keys, prefix), len(keys)):
-            key = keys[i]
-            if not key.startswith(prefix):
-                break  # sorted: every key with the prefix comes before the first one without
+        for key in self._sorted.with_prefix(prefix):
             expires_at = values[key][1]
             if expires_at is None or expires_at > now:
                 found.append(key)
@@ -86,7 +83,7 @@ class InMemoryStateStore:
     def _forget(self, key: str) -> None:
         """Remove a key known to be stored, from the values and the sorted index."""
         del self._values[key]
-        del self._sorted[bisect_left(self._sorted, key)]
+        self._sorted.remove(key)
 
     async def close(self) -> None:
         return None

@@ -58,3 +58,50 @@ async def test_expired_keys_leave_the_index_and_come_back_when_set_again() -> No
     await store.delete("run:1:a")
     await store.delete("run:1:a")  # absent: no error
     assert await store.list_keys("run:1") == ["run:1:b"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ops=st.lists(st.tuples(st.booleans(), st.text(alphabet="abc", min_size=1, max_size=4)), min_size=20, max_size=400),
+    prefixes=st.lists(st.text(alphabet="abc", max_size=3), max_size=5),
+)
+def test_the_chunked_index_keeps_order_through_splits_and_merges(
+    ops: list[tuple[bool, str]], prefixes: list[str]
+) -> None:
+    from agent_runtime_core.state._sorted_keys import SortedKeys
+
+    index = SortedKeys(load=4)  # chunks of 2 to 8 keys: many splits and merges
+    model: set[str] = set()
+    for add, key in ops:
+        if add and key not in model:
+            index.add(key)
+            model.add(key)
+        elif not add and key in model:
+            index.remove(key)
+            model.discard(key)
+        assert len(index) == len(model)
+    assert list(index.with_prefix("")) == sorted(model)
+    for prefix in prefixes:
+        assert list(index.with_prefix(prefix)) == sorted(k for k in model if k.startswith(prefix))
+
+
+def test_the_chunked_index_under_many_random_adds_and_removes() -> None:
+    import random
+
+    from agent_runtime_core.state._sorted_keys import SortedKeys
+
+    rng = random.Random(15)
+    index = SortedKeys(load=4)
+    model: set[str] = set()
+    for step in range(20_000):
+        key = "".join(rng.choice("abcd") for _ in range(rng.randint(1, 5)))
+        if key in model and rng.random() < 0.45:
+            index.remove(key)
+            model.discard(key)
+        elif key not in model:
+            index.add(key)
+            model.add(key)
+        if step % 500 == 0:
+            assert list(index.with_prefix("")) == sorted(model)
+            prefix = key[:2]
+            assert list(index.with_prefix(prefix)) == sorted(k for k in model if k.startswith(prefix))
