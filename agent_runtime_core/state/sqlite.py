@@ -123,7 +123,6 @@ class SQLiteStateStore:
         self._init_lock = threading.Lock()
         self._queue: list[_Call] = []  # calls made while the thread was busy, in order
         self._busy = False  # a job is on the thread (or its outcomes are on their way back)
-        self._on_thread = False  # a job is on the thread (its outcomes not handed back yet)
         self._busy_loop: asyncio.AbstractEventLoop | None = None  # the loop that job answers to
         self._idle = asyncio.Event()
         self._idle.set()
@@ -231,7 +230,7 @@ class SQLiteStateStore:
         future: asyncio.Future[Any] = loop.create_future()
         self._queue.append((fn, write, future))
         if self._busy and self._busy_loop is not None and self._busy_loop.is_closed():
-            self._busy = self._on_thread = False  # that job's loop ended before handing its outcome back
+            self._busy = False  # that job's loop ended before handing its outcome back
         if not self._busy:
             self._start(loop)
         return future
@@ -244,7 +243,7 @@ class SQLiteStateStore:
             self._busy = False
             self._idle.set()
             return
-        self._busy = self._on_thread = True
+        self._busy = True
         self._busy_loop = loop
         self._idle.clear()
         calls = [(fn, write) for fn, write, _ in batch]
@@ -266,10 +265,9 @@ class SQLiteStateStore:
         except RuntimeError:
             # The event loop is closed: nobody is waiting any more. Become idle again, so calls
             # from another loop (a later execute_sync) are not stuck behind this job.
-            self._busy = self._on_thread = False
+            self._busy = False
 
     def _finish(self, loop: asyncio.AbstractEventLoop, batch: list[_Call], outcomes: list[_Outcome]) -> None:
-        self._on_thread = False  # still busy until the next job starts, but a call may run inline
         for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
             if future.done():
                 continue  # its caller gave up (cancelled)
@@ -277,6 +275,11 @@ class SQLiteStateStore:
                 future.set_result(value)
             else:
                 future.set_exception(value)
+        if len(batch) == 1 and not self._queue:
+            # A lone caller: nobody to batch with. Idle now, so its next call may run inline.
+            self._busy = False
+            self._idle.set()
+            return
         # Next turn: the callers woken above make their next calls first, and join the next job.
         loop.call_soon(self._start, loop)
 
@@ -301,11 +304,11 @@ class SQLiteStateStore:
 
     def _may_inline(self, write: bool, size: int) -> bool:
         """Whether a call may run inline now: small enough, the store idle (no job on its
-        thread, nothing queued: a call woken by the last job may run inline before the next) and no other task ran a call inline in this turn of the loop.
+        thread or about to start, nothing queued) and no other task ran a call inline in this turn of the loop.
         Several tasks calling in one turn are a burst: the first runs inline, the others are
         batched on the thread, so the loop is not blocked by a series of writes and group
         commit is kept. An inline write also counts the pages it adds to the WAL."""
-        if self._fast is None or self._on_thread or self._queue or self._closed:
+        if self._fast is None or self._busy or self._queue or self._closed:
             return False
         if write and (size > self._inline_max or not self._inline_writes or self._checkpointing):
             return False
