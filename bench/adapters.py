@@ -19,7 +19,8 @@ The targets (issue 15): under 5% added wall time and at most 20 µs per event ov
 baseline; under 5% over the plain one with `stream_tokens=False`. A last row per framework runs
 the adapter against a store already holding 10,000 runs (one real run's keys copied under other
 run ids) and compares it with the store holding 10: the cost per run must stay flat as the store
-fills. Wall time per run (and CPU time, steadier on a shared machine), runs interleaved one by
+fills, and another compares the adapter on a `SQLiteStateStore` with the in-memory store. Wall
+time per run (and CPU time, steadier on a shared machine), runs interleaved one by
 one. Needs the frameworks: run with
 `.venv-all/bin/python`.
 
@@ -34,6 +35,7 @@ import gc
 import importlib.util
 import inspect
 import logging
+import tempfile
 import time
 import uuid
 import warnings
@@ -44,7 +46,7 @@ from typing import Any
 
 from agent_runtime_core import AgentRunner, RunnerConfig, RunStatus
 from agent_runtime_core.events import InMemoryEventBus
-from agent_runtime_core.state import InMemoryStateStore
+from agent_runtime_core.state import InMemoryStateStore, SQLiteStateStore
 from agent_runtime_core.testing import OpenAICompatibleServer
 from agent_runtime_core.testing.conformance import (
     WEATHER_ANSWER,
@@ -207,6 +209,7 @@ class Measured:
     fair_cpu: list[float]
     adapter_cpu: list[float]
     big_store_cpu: list[float]
+    sqlite: list[float]
 
 
 async def _measure(name: str, build: Callable[[str], Case], model: Any, per_block: int, repeats: int,
@@ -222,6 +225,8 @@ async def _measure(name: str, build: Callable[[str], Case], model: Any, per_bloc
         small = AgentRunner(config, event_bus=InMemoryEventBus(), state_store=InMemoryStateStore())
         big_store = InMemoryStateStore()
         big = AgentRunner(config, event_bus=InMemoryEventBus(), state_store=big_store)
+        sqlite_store = SQLiteStateStore(f"{tempfile.mkdtemp(prefix='bench-adapters-')}/state.db")
+        on_sqlite = AgentRunner(config, event_bus=InMemoryEventBus(), state_store=sqlite_store)
 
         async def run(runner: AgentRunner, rt: Any) -> tuple[str, int]:
             result = await runner.execute(rt, input_data=WEATHER_QUESTION)
@@ -241,11 +246,12 @@ async def _measure(name: str, build: Callable[[str], Case], model: Any, per_bloc
         if quiet is not None:
             await run(small, quiet)
         first, events = await run(big, runtime)
+        await run(on_sqlite, runtime)
         keys_per_run = await _fill(big_store, first, stored_runs - 1)
 
         sides: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
             ("plain", case.plain), ("fair", fair), ("adapter", lambda: run(small, runtime)),
-            ("big_store", lambda: run(big, runtime)),
+            ("big_store", lambda: run(big, runtime)), ("sqlite", lambda: run(on_sqlite, runtime)),
         ]
         if quiet is not None:
             sides.append(("quiet", lambda: run(small, quiet)))
@@ -269,8 +275,9 @@ async def _measure(name: str, build: Callable[[str], Case], model: Any, per_bloc
                 cpu[side].append(c[side] / per_block)
         for close in case.closers:
             await close()  # the SDK clients' sockets, before the loop closes
+        await sqlite_store.close()
         return Measured(wall["plain"], wall["fair"], wall["adapter"], wall.get("quiet"), wall["big_store"],
-                        events, keys_per_run, cpu["fair"], cpu["adapter"], cpu["big_store"])
+                        events, keys_per_run, cpu["fair"], cpu["adapter"], cpu["big_store"], wall["sqlite"])
     finally:
         server.stop()
 
@@ -312,6 +319,8 @@ def _add_rows(table: Table, name: str, case_labels: tuple[str, str | None], m: M
                   met=flat.median <= TARGET_FLAT))
     table.add(Row(f"{name}: store with {stored_runs:,} runs vs {SMALL_STORE_RUNS}, CPU time",
                   _ms(m.big_store_cpu), "ms", _ms(m.adapter_cpu), ratios(m.big_store_cpu, m.adapter_cpu)))
+    table.add(Row(f"{name}: SQLite store vs in-memory store", _ms(m.sqlite), "ms", _ms(m.adapter),
+                  ratios(m.sqlite, m.adapter)))
 
 
 def run(quick: bool = False, repeats: int = 5, frameworks: list[str] | None = None) -> list[Table]:
@@ -337,7 +346,7 @@ def run(quick: bool = False, repeats: int = 5, frameworks: list[str] | None = No
     asyncio.run(main())
     table.notes.append(
         f"{per_block} rounds per repeat, each one run of every side in turn (plain, fair, adapter, adapter on the "
-        f"big store, stream_tokens=False); ours = through the adapter and AgentRunner (in-memory bus and store "
+        f"big store, on a SQLite store (WAL, local disk), stream_tokens=False); ours = through the adapter and AgentRunner (in-memory bus and store "
         f"holding {SMALL_STORE_RUNS} runs when measuring starts). Fair = the same streaming and checkpointing "
         "natively; for CrewAI it is the plain call (no token streaming unless the crew's LLM streams; no native "
         "checkpointer). Per event = added time over fair / events the adapter emitted. CPU time is this "

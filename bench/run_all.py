@@ -26,6 +26,7 @@ BENCHMARKS = [
     ("adapters", "bench.adapters"),
     ("tracing", "bench.tracing"),
     ("scale", "bench.scale"),
+    ("server", "bench.model_server"),
 ]
 """(short name, module); each module has `run(quick, repeats) -> list[Table]`."""
 

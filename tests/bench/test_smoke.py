@@ -50,6 +50,7 @@ CASES = [
     pytest.param("adapters", "5. Adapter overhead", id="adapters"),
     pytest.param("tracing", "6. Tracing overhead", id="tracing"),
     pytest.param("scale", "7. Scale", id="scale"),
+    pytest.param("server", "8. Loopback model server", id="server"),
 ]
 
 
