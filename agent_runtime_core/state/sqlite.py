@@ -10,9 +10,10 @@ a second connection that never waits for a lock (busy timeout 0) and never check
 blocks the loop for about the time of the statement itself (under 10 µs for a 2 KB state) where
 a hop to a thread and back costs 25 to 100 µs, with the same durability (each statement commits
 in autocommit before the call returns). The call goes to the store's thread instead when it
-cannot run at once (another process holds the write lock), when another task already ran a call
-inline in this turn of the loop (a burst: batched, see below), when the thread has work, and for
-every write with `synchronous` FULL or EXTRA (an fsync per commit).
+cannot run at once (another process holds the write lock), when a third task calls in a turn of
+the loop where two tasks already ran inline calls, or where inline calls already took 200 µs (a
+burst: the rest are batched, see below), when the thread has work, and for every write with
+`synchronous` FULL or EXTRA (an fsync per commit).
 
 Other calls run on one dedicated thread per store so they never block the event loop. They are
 group-committed: a call made while the store's thread is idle is sent to it at once;
@@ -48,6 +49,12 @@ _Outcome = tuple[bool, Any]
 
 INLINE_MAX_BYTES = 16 * 1024
 """Default largest JSON written inline on the event loop (see the module docstring)."""
+
+_INLINE_TASKS_PER_TURN = 2
+_INLINE_BUDGET_PER_TURN = 0.0002
+"""In one turn of the event loop, inline calls come from at most this many tasks (a graph step
+and its checkpointer, say) and take at most this many seconds before a new task's calls go to
+the thread: a burst of concurrent callers is batched there instead."""
 
 _WAL_PAGES_PER_CHECKPOINT = 1000
 """Pages inline writes may add to the WAL before a passive checkpoint is run on the store's
@@ -116,7 +123,11 @@ class SQLiteStateStore:
         # none runs inline; reads still do, unless inline calls are off (0).
         self._inline_max = inline_max_bytes
         self._inline_writes = self._synchronous in {"OFF", "NORMAL"}
-        self._inline_turn: tuple[asyncio.AbstractEventLoop, asyncio.Task[Any] | None] | None = None
+        # This loop turn's inline calls: the loop, the task of the last one, their time.
+        self._turn_loop: asyncio.AbstractEventLoop | None = None
+        self._turn_task: asyncio.Task[Any] | None = None
+        self._turn_spent = 0.0
+        self._turn_tasks = 0
         self._wal_pages = 0  # pages the inline connection added since the last checkpoint job
         self._checkpointing = False  # a passive checkpoint is on the thread (set back from there)
         self._closed = False
@@ -289,7 +300,9 @@ class SQLiteStateStore:
         """Make one call: inline when `inline_size` (the bytes it writes; 0 for a read or a
         delete) allows it and the store is idle, else on the store's thread."""
         if inline_size is not None and self._may_inline(write, inline_size):
+            started = time.perf_counter()
             outcome = self._inline(fn)
+            self._turn_spent += time.perf_counter() - started
             if write and self._wal_pages >= _WAL_PAGES_PER_CHECKPOINT:
                 self._checkpoint_wal()
             if outcome is not None:
@@ -304,9 +317,10 @@ class SQLiteStateStore:
 
     def _may_inline(self, write: bool, size: int) -> bool:
         """Whether a call may run inline now: small enough, the store idle (no job on its
-        thread or about to start, nothing queued) and no other task ran a call inline in this turn of the loop.
-        Several tasks calling in one turn are a burst: the first runs inline, the others are
-        batched on the thread, so the loop is not blocked by a series of writes and group
+        thread or about to start, nothing queued), and either made by the task that made the
+        last inline call (going on with its work) or within this loop turn's budget (tasks and
+        time). Many tasks calling in one turn are a burst: past the budget, their calls are
+        batched on the thread, so the loop is not blocked by a long series of writes and group
         commit is kept. An inline write also counts the pages it adds to the WAL."""
         if self._fast is None or self._busy or self._queue or self._closed:
             return False
@@ -314,19 +328,20 @@ class SQLiteStateStore:
             return False
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
-        turn = self._inline_turn
-        if turn is not None and turn[0] is loop:
-            if turn[1] is not task:
-                return False
-        else:
-            self._inline_turn = (loop, task)  # the same task may go on with its work inline
+        if self._turn_loop is not loop:
+            self._turn_loop, self._turn_spent, self._turn_tasks = loop, 0.0, 1
             loop.call_soon(self._end_turn)
+        elif task is not self._turn_task:
+            if self._turn_tasks >= _INLINE_TASKS_PER_TURN or self._turn_spent >= _INLINE_BUDGET_PER_TURN:
+                return False
+            self._turn_tasks += 1
+        self._turn_task = task
         if write:
             self._wal_pages += 1 + size // 4096  # about: the page(s) of the row
         return True
 
     def _end_turn(self) -> None:
-        self._inline_turn = None
+        self._turn_loop = self._turn_task = None
 
     def _inline(self, fn: Callable[[sqlite3.Connection], Any]) -> _Outcome | None:
         """Run one call on the inline connection. None when the file is locked (another

@@ -72,6 +72,24 @@ async def test_a_write_that_finds_the_file_locked_waits_on_the_thread_not_the_lo
     await store.close()
 
 
+async def test_two_tasks_of_a_turn_run_inline_a_third_is_batched(tmp_path: Path) -> None:
+    """A graph step and its checkpointer (two tasks) both write inline; a burst of concurrent
+    writers goes to the thread, where their writes share a transaction."""
+    store = SQLiteStateStore(tmp_path / "s.db")
+    await store.set("warm", 0)
+
+    async def steps(name: str, n: int) -> None:
+        for i in range(n):  # the same task going on: inline, whatever the count
+            await store.set(f"{name}:{i}", i)
+
+    tasks = [asyncio.create_task(steps(name, 5)) for name in ("a", "b", "c", "d")]
+    await asyncio.sleep(0)  # one turn: each task's first step
+    assert [t.done() for t in tasks] == [True, True, False, False]
+    await asyncio.gather(*tasks)
+    assert len(await store.list_keys()) == 21
+    await store.close()
+
+
 @pytest.mark.parametrize(
     ("options", "value", "inline_write", "inline_read"),
     [
