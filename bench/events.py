@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agent_runtime_core import EventType, RunContext
-from agent_runtime_core.events.memory import InMemoryEventBus
+from agent_runtime_core.events import InMemoryEventBus
 from bench._harness import Row, Stat, Table, flushall, ratios, redis_server
 
 PAYLOAD = {"percent": 50, "message": "x" * 64}

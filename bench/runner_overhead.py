@@ -24,8 +24,8 @@ from agent_runtime_core import (
     RunnerConfig,
     RunResult,
 )
-from agent_runtime_core.events.memory import InMemoryEventBus
-from agent_runtime_core.state.memory import InMemoryStateStore
+from agent_runtime_core.events import InMemoryEventBus
+from agent_runtime_core.state import InMemoryStateStore
 from bench._harness import Row, Stat, Table, ratios
 
 TARGET_ADDED_US = 25.0

@@ -22,9 +22,9 @@ from typing import Any
 
 from agent_runtime_core import AgentRunner, RunnerConfig, Tool, ToolRegistry
 from agent_runtime_core._demo import DemoToolAgent
-from agent_runtime_core.events.memory import InMemoryEventBus
+from agent_runtime_core.events import InMemoryEventBus
 from agent_runtime_core.llm import use_llm_client
-from agent_runtime_core.state.memory import InMemoryStateStore
+from agent_runtime_core.state import InMemoryStateStore
 from agent_runtime_core.testing import ScriptedLLMClient
 from agent_runtime_core.testing.conformance import WEATHER_QUESTION, get_weather, weather_model
 from bench._harness import ROOT, Row, Stat, Table, child_env, kill_pid, ratios, spawn
