@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from ..errors import BackendError
 from .base import check_key, dumps, loads
@@ -234,7 +234,9 @@ class SQLiteStateStore:
             return [self._one(fn) for fn, _ in calls]
         return [(True, r) for r in results]
 
-    def _submit(self, fn: Callable[[sqlite3.Connection], Any], write: bool) -> asyncio.Future[Any]:
+    def _submit(self, fn: Callable[[sqlite3.Connection], Any], write: bool, *, defer: bool = False) -> asyncio.Future[Any]:
+        """Queue a call for the thread; start a job now if the thread is idle, or at the end of
+        this loop turn when `defer` (a burst: the calls made later in the turn join the job)."""
         if self._closed:
             raise BackendError(f"{self!r} is closed.")
         loop = asyncio.get_running_loop()
@@ -243,7 +245,12 @@ class SQLiteStateStore:
         if self._busy and self._busy_loop is not None and self._busy_loop.is_closed():
             self._busy = False  # that job's loop ended before handing its outcome back
         if not self._busy:
-            self._start(loop)
+            if defer:
+                self._busy, self._busy_loop = True, loop
+                self._idle.clear()
+                loop.call_soon(self._start, loop)
+            else:
+                self._start(loop)
         return future
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -299,7 +306,8 @@ class SQLiteStateStore:
     ) -> T:
         """Make one call: inline when `inline_size` (the bytes it writes; 0 for a read or a
         delete) allows it and the store is idle, else on the store's thread."""
-        if inline_size is not None and self._may_inline(write, inline_size):
+        way = "thread" if inline_size is None else self._way(write, inline_size)
+        if way == "inline":
             started = time.perf_counter()
             outcome = self._inline(fn)
             self._turn_spent += time.perf_counter() - started
@@ -310,22 +318,23 @@ class SQLiteStateStore:
                 if ok:
                     return value  # type: ignore[no-any-return]
                 raise value
-        result: T = await self._submit(fn, write)
+        result: T = await self._submit(fn, write, defer=way == "burst")
         return result
 
     # -- inline calls -------------------------------------------------------------------------
 
-    def _may_inline(self, write: bool, size: int) -> bool:
-        """Whether a call may run inline now: small enough, the store idle (no job on its
-        thread or about to start, nothing queued), and either made by the task that made the
-        last inline call (going on with its work) or within this loop turn's budget (tasks and
-        time). Many tasks calling in one turn are a burst: past the budget, their calls are
-        batched on the thread, so the loop is not blocked by a long series of writes and group
-        commit is kept. An inline write also counts the pages it adds to the WAL."""
+    def _way(self, write: bool, size: int) -> Literal["inline", "thread", "burst"]:
+        """How to make a call: "inline" if it is small enough, the store idle (no job on its
+        thread or about to start, nothing queued), and it is made by the task that made the last
+        inline call (going on with its work) or within this loop turn's budget (tasks and time);
+        else on the thread. Many tasks calling in one turn are a "burst": past the budget, their
+        calls are batched on the thread, in one job started at the end of the turn, so the loop
+        is not blocked by a long series of writes and group commit is kept. An inline write also
+        counts the pages it adds to the WAL."""
         if self._fast is None or self._busy or self._queue or self._closed:
-            return False
+            return "thread"
         if write and (size > self._inline_max or not self._inline_writes or self._checkpointing):
-            return False
+            return "thread"
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         if self._turn_loop is not loop:
@@ -333,12 +342,12 @@ class SQLiteStateStore:
             loop.call_soon(self._end_turn)
         elif task is not self._turn_task:
             if self._turn_tasks >= _INLINE_TASKS_PER_TURN or self._turn_spent >= _INLINE_BUDGET_PER_TURN:
-                return False
+                return "burst"
             self._turn_tasks += 1
         self._turn_task = task
         if write:
             self._wal_pages += 1 + size // 4096  # about: the page(s) of the row
-        return True
+        return "inline"
 
     def _end_turn(self) -> None:
         self._turn_loop = self._turn_task = None
@@ -479,6 +488,9 @@ class SQLiteStateStore:
         if self._closed:
             return
         self._closed = True
+        if self._busy and self._busy_loop is not None and self._busy_loop.is_closed():
+            self._busy = False  # that job's loop ended before handing its outcome back
+            self._idle.set()
         await self._idle.wait()  # the calls made before closing finish first
         loop = asyncio.get_running_loop()
 
