@@ -35,6 +35,7 @@ import json
 import math
 import operator
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -283,7 +284,11 @@ def dumps_bounded(
             f"None): {e}"
         ) from None
     raw = check_text_bounds(text, what=what, max_bytes=max_bytes, max_depth=max_depth, error=error)
-    if _risky_numbers(raw):  # e.g. an int of more digits than MAX_INT_DIGITS
+    # An int of more digits than MAX_INT_DIGITS is the only number `json.dumps` writes that the
+    # loader refuses (a finite float's repr never overflows), and `json.dumps` already refused it
+    # if the interpreter's own digit limit is at most ours (the default: both 4300). Only when
+    # that limit was raised or lifted is the scan (a few µs per KB) needed.
+    if not 0 < sys.get_int_max_str_digits() <= MAX_INT_DIGITS and _risky_numbers(raw):
         loads_bounded(raw, what=what, max_bytes=max_bytes, max_depth=max_depth, error=error)
     return text
 

@@ -138,3 +138,17 @@ def test_the_depth_scan_agrees_with_the_parsed_value(value: Any, limit: int) -> 
     text = json.dumps(value)
     assert json_depth_exceeds(text, limit) == (depth(value) > limit)
     assert value_depth_exceeds(value, limit) == (depth(value) > limit)
+
+
+@pytest.mark.parametrize("interpreter_limit", [0, 640, 4300, 10_000])
+def test_a_write_refuses_an_int_the_loader_would_refuse_whatever_the_interpreters_setting(
+    interpreter_limit: int,
+) -> None:
+    before = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(interpreter_limit)
+    try:
+        with pytest.raises(UserError, match="4300 digits|640 digits"):
+            dumps_bounded({"n": 7 * 10**4300}, what="A value", error=UserError)  # 4301 digits
+        assert dumps_bounded({"n": 7}, what="A value", error=UserError) == '{"n":7}'
+    finally:
+        sys.set_int_max_str_digits(before)

@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any
 
+from ._sorted_keys import SortedKeys
 from .base import check_key, dumps
 
 __all__ = ["InMemoryStateStore"]
@@ -16,11 +17,17 @@ class InMemoryStateStore:
 
     Values are stored as JSON text, like the persistent backends do, so code that works here does
     not break on SQLite or Redis, and later changes to a saved dict do not leak into the store.
+
+    `list_keys(prefix)` is indexed: the keys are also kept sorted (in chunks, so that adding one
+    stays cheap however many there are), and a listing costs a binary search plus the keys it
+    returns, not a scan of the whole store (checkpointers list a run's keys several times per
+    step, and the store holds every run's).
     """
 
     def __init__(self) -> None:
         self._checkpoints: dict[str, str] = {}
         self._values: dict[str, tuple[str, float | None]] = {}
+        self._sorted = SortedKeys()  # the keys of `_values`, kept in step with it
 
     def __repr__(self) -> str:
         return f"InMemoryStateStore(checkpoints={len(self._checkpoints)}, keys={len(self._values)})"
@@ -42,25 +49,41 @@ class InMemoryStateStore:
             return None
         raw, expires_at = entry
         if expires_at is not None and expires_at <= time.time():
-            del self._values[key]
+            self._forget(key)
             return None
         return json.loads(raw)
 
     async def set(self, key: str, value: Any, *, ttl_seconds: float | None = None) -> None:
         check_key(key)
         expires_at = None if ttl_seconds is None else time.time() + ttl_seconds
-        self._values[key] = (dumps(value, f"Value for {key!r}"), expires_at)
+        entry = (dumps(value, f"Value for {key!r}"), expires_at)
+        if key not in self._values:
+            self._sorted.add(key)
+        self._values[key] = entry
 
     async def delete(self, key: str) -> None:
-        self._values.pop(check_key(key), None)
+        if check_key(key) in self._values:
+            self._forget(key)
 
     async def list_keys(self, prefix: str = "") -> list[str]:
         now = time.time()
-        return sorted(
-            k
-            for k, (_, expires_at) in self._values.items()
-            if k.startswith(prefix) and (expires_at is None or expires_at > now)
-        )
+        values = self._values
+        found: list[str] = []
+        expired: list[str] = []
+        for key in self._sorted.with_prefix(prefix):
+            expires_at = values[key][1]
+            if expires_at is None or expires_at > now:
+                found.append(key)
+            else:
+                expired.append(key)
+        for key in expired:
+            self._forget(key)
+        return found
+
+    def _forget(self, key: str) -> None:
+        """Remove a key known to be stored, from the values and the sorted index."""
+        del self._values[key]
+        self._sorted.remove(key)
 
     async def close(self) -> None:
         return None
