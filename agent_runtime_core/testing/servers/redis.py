@@ -22,7 +22,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
+
+from ._process import ServerProcess, free_port
 
 __all__ = ["RedisServer", "RedisServerNotFoundError", "find_redis_server"]
 
@@ -85,11 +86,6 @@ def find_redis_server() -> str:
     raise RedisServerNotFoundError(f"No Redis-compatible server found. {_INSTALL_HINT}")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def _command(port: int, command: bytes, timeout: float = 0.2) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
@@ -97,7 +93,7 @@ def _command(port: int, command: bytes, timeout: float = 0.2) -> bytes:
         return s.recv(64)
 
 
-class RedisServer:
+class RedisServer(ServerProcess):
     """One Redis-compatible server process on 127.0.0.1, its data in `directory`.
 
     Use it as a context manager, or call `start()` and `stop()`. `restart()` keeps the port and
@@ -133,7 +129,7 @@ class RedisServer:
         self.appendfsync = appendfsync
         self.extra_args = tuple(extra_args)
         self._fixed_port = port is not None
-        self.port = port if port is not None else _free_port()
+        self.port = port if port is not None else free_port()
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __repr__(self) -> str:
@@ -144,11 +140,6 @@ class RedisServer:
     def url(self) -> str:
         """`redis://127.0.0.1:<port>/0`."""
         return f"redis://127.0.0.1:{self.port}/0"
-
-    @property
-    def pid(self) -> int | None:
-        """The server's process id while it runs."""
-        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     @property
     def log_file(self) -> Path:
@@ -196,25 +187,8 @@ class RedisServer:
             self._kill()
             if self._fixed_port:
                 break
-            self.port = _free_port()
+            self.port = free_port()
         raise RuntimeError(f"{self.executable} did not start on 127.0.0.1:{self.port}; see {self.log_file}")
-
-    def _kill(self, sig: int = signal.SIGKILL) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, sig)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        """Stop the server by its PID (SIGTERM lets it write its append-only file; SIGKILL does not)."""
-        self._kill(sig)
 
     def restart(self, down_seconds: float = 0.0) -> None:
         """Stop the server, stay down `down_seconds`, start it again on the same port and data."""
@@ -232,19 +206,6 @@ class RedisServer:
         if not reply.startswith(b"+OK"):
             raise RuntimeError(f"FLUSHALL failed: {reply!r}")
 
-    def close(self) -> None:
-        """Kill the server and remove its directory if this object created it."""
-        self._kill()
-        if self._own_directory:
-            shutil.rmtree(self.directory, ignore_errors=True)
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,6 @@ every workflow), and stops it by its PID. Nothing is downloaded at run time.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -19,7 +18,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
+
+from ._process import ServerProcess, free_port
 
 __all__ = ["TemporalServer", "TemporalServerNotFoundError", "find_temporal_cli"]
 
@@ -51,11 +51,6 @@ def find_temporal_cli() -> str:
     raise TemporalServerNotFoundError(f"No Temporal CLI found. {_INSTALL_HINT}")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def _accepts(port: int) -> bool:
     try:
@@ -65,7 +60,7 @@ def _accepts(port: int) -> bool:
         return False
 
 
-class TemporalServer:
+class TemporalServer(ServerProcess):
     """One `temporal server start-dev` process on 127.0.0.1.
 
     Args:
@@ -78,6 +73,8 @@ class TemporalServer:
             default; empty to leave them to `TemporalEngine`, which registers them itself).
         executable: The CLI; `find_temporal_cli()` by default.
     """
+
+    _kill_wait = 15.0
 
     def __init__(
         self,
@@ -97,8 +94,8 @@ class TemporalServer:
         self.namespace = namespace
         self.search_attributes = tuple(search_attributes)
         self._fixed_port = port is not None
-        self.port = port if port is not None else _free_port()
-        self.ui_port = _free_port()
+        self.port = port if port is not None else free_port()
+        self.ui_port = free_port()
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __repr__(self) -> str:
@@ -109,11 +106,6 @@ class TemporalServer:
     def address(self) -> str:
         """`127.0.0.1:<port>`, for `TemporalEngine(address=...)` / `TEMPORAL_ADDRESS`."""
         return f"127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        """The server's process id while it runs."""
-        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     @property
     def log_file(self) -> Path:
@@ -153,25 +145,8 @@ class TemporalServer:
             self._kill()
             if self._fixed_port:
                 break
-            self.port, self.ui_port = _free_port(), _free_port()
+            self.port, self.ui_port = free_port(), free_port()
         raise RuntimeError(f"The Temporal dev server did not start on {self.address}; see {self.log_file}")
-
-    def _kill(self, sig: int = signal.SIGKILL) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, sig)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        """Stop the server by its PID."""
-        self._kill(sig)
 
     def restart(self, down_seconds: float = 0.0, sig: int = signal.SIGKILL) -> None:
         """Stop the server (killed by default), stay down `down_seconds`, start it again on the
@@ -184,16 +159,3 @@ class TemporalServer:
         finally:
             self._fixed_port = fixed
 
-    def close(self) -> None:
-        """Kill the server and remove its directory if this object created it."""
-        self._kill()
-        if self._own_directory:
-            shutil.rmtree(self.directory, ignore_errors=True)
-
-    def __enter__(self) -> TemporalServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
